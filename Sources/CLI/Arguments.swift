@@ -1,0 +1,98 @@
+/// Splits a command line into options and operands, the way POSIX utilities and
+/// swift-argument-parser do: `--name value`, `--name=value`, `-h`, and `--` to end options.
+///
+/// It knows nothing of a command's options; each command's pure `parse` function drives it and
+/// asks for values, so the parse is a value tests can call.
+public struct ArgumentScanner: Sendable {
+    private var remaining: ArraySlice<String>
+    private var optionsEnded = false
+
+    public init(_ arguments: [String]) {
+        remaining = arguments[...]
+    }
+
+    /// A token of the command line.
+    public enum Token: Sendable, Equatable {
+        /// `--name` or `-n`, with the value after `=` when one was attached.
+        case option(String, attached: String?)
+        /// An operand (a file, or a word after `--`).
+        case operand(String)
+    }
+
+    /// The operands after `--`, when the caller wants them whole (`consul-redeploy -- CMD ARGS`).
+    public private(set) var afterDoubleDash: [String]? = nil
+
+    /// The next token, or nil at the end.
+    public mutating func next() -> Token? {
+        guard let word = remaining.popFirst() else { return nil }
+        if optionsEnded { return .operand(word) }
+        if word == "--" {
+            afterDoubleDash = Array(remaining)
+            remaining = []
+            return nil
+        }
+        if word.hasPrefix("--") {
+            if let equals = word.firstIndex(of: "=") {
+                return .option(String(word[..<equals]), attached: String(word[word.index(after: equals)...]))
+            }
+            return .option(word, attached: nil)
+        }
+        if word.hasPrefix("-") && word.count > 1 {
+            return .option(word, attached: nil)
+        }
+        return .operand(word)
+    }
+
+    /// The value of `option`: the attached one, or the next word.
+    public mutating func value(for option: String, attached: String?) throws(CommandError) -> String {
+        if let attached { return attached }
+        guard let word = remaining.popFirst() else { throw .usage("option \(option) needs a value") }
+        return word
+    }
+
+    /// Refuses a value attached to a flag that takes none (`--count=yes`).
+    public static func flag(_ option: String, attached: String?) throws(CommandError) {
+        if attached != nil { throw .usage("option \(option) takes no value") }
+    }
+
+    /// An integer value within `range`.
+    public mutating func integer(for option: String, attached: String?, in range: ClosedRange<Int>) throws(CommandError) -> Int {
+        let text = try value(for: option, attached: attached)
+        guard let number = Int(text), range.contains(number) else {
+            throw .usage("option \(option) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+        }
+        return number
+    }
+
+    /// A duration: `30`, `30s`, `500ms`, `5m`, `1h`. Returns seconds.
+    public mutating func duration(for option: String, attached: String?) throws(CommandError) -> Double {
+        let text = try value(for: option, attached: attached)
+        guard let seconds = Duration.parseSeconds(text) else {
+            throw .usage("option \(option) takes a duration such as 30s, 500ms, 5m or 1h, not '\(text)'")
+        }
+        return seconds
+    }
+}
+
+extension Duration {
+    /// Parses `30`, `30s`, `500ms`, `5m`, `2h`, `1.5s`, `1d` into seconds; nil when malformed or negative.
+    public static func parseSeconds(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            // "ms" must win over "s", and "5m" must not be read as "5" + "m" of "ms".
+            if suffix == "s", number.hasSuffix("m") { continue }
+            guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+            return value * scale
+        }
+        guard let value = Double(text), value >= 0, value.isFinite else { return nil }
+        return value
+    }
+}
+
+/// What a command line asks for.
+public enum Invocation<Options: Sendable>: Sendable {
+    case help
+    case version
+    case run(Options)
+}

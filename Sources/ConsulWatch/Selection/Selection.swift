@@ -1,0 +1,232 @@
+import FoundationEssentials
+
+/// Which checks a handler acts on. The defaults are those of the self-healing use case:
+/// critical checks only, maintenance honoured, no filters.
+public struct SelectionCriteria: Sendable, Hashable {
+    /// Statuses to select; empty means any status.
+    public var statuses: Set<CheckStatus> = [.critical]
+    /// When true, maintenance checks no longer silence their node or service. They are never
+    /// selected themselves either way.
+    public var includeMaintenance = false
+    /// Service names to keep (empty: all). Node failures in a `checks` watch name no service and
+    /// are dropped by this filter.
+    public var services: Set<String> = []
+    /// Tags a check's service must carry, all of them (as Consul's own `tag` filter).
+    public var tags: Set<String> = []
+    /// Node names to keep (empty: all).
+    public var nodes: Set<String> = []
+    /// Check IDs to keep (empty: all).
+    public var checkIDs: Set<String> = []
+
+    public init() {}
+
+    /// True when `check` passes the status and filter rules (maintenance aside).
+    public func matches(_ check: SelectedCheck) -> Bool {
+        if !statuses.isEmpty && !statuses.contains(check.status) { return false }
+        if !services.isEmpty && !(check.service.map(services.contains) ?? false) { return false }
+        if !nodes.isEmpty && !nodes.contains(check.node) { return false }
+        if !checkIDs.isEmpty && !checkIDs.contains(check.checkID) { return false }
+        if !tags.isEmpty && !tags.isSubset(of: check.tags) { return false }
+        return true
+    }
+}
+
+/// The outcome of selection: what to act on, and what maintenance silenced.
+public struct Selection: Sendable, Hashable {
+    /// A check that matched but sits under maintenance.
+    public struct Silenced: Sendable, Hashable {
+        public var check: SelectedCheck
+        /// The maintenance that silenced it.
+        public var maintenance: HealthCheck.Maintenance
+        /// The operator's reason (the maintenance check's `Notes`).
+        public var reason: String
+    }
+
+    /// The watch type the payload was read as.
+    public var type: WatchType
+    /// Selected checks, in payload order.
+    public var checks: [SelectedCheck]
+    /// Checks that matched the criteria but were silenced by maintenance.
+    public var silenced: [Silenced]
+    /// Every node and every service instance the payload showed, for blast-radius estimates.
+    public var population: Population
+
+    /// The size of what the payload showed.
+    public struct Population: Sendable, Hashable {
+        public var nodes: Set<String> = []
+        public var services: Set<String> = []
+        public var checkCount = 0
+    }
+
+    /// Unique service names of the selected checks, in first-seen order (the seed's output).
+    public var serviceNames: [String] {
+        var seen: Set<String> = []
+        return checks.compactMap { check in
+            guard let name = check.service, seen.insert(name).inserted else { return nil }
+            return name
+        }
+    }
+}
+
+/// Selects checks incrementally, one check or service entry at a time, so that a 40 000-check
+/// payload never has to be held as models (see ``Selection/select(from:criteria:type:consulIndex:)``).
+public struct CheckSelector: Sendable {
+    public let criteria: SelectionCriteria
+    public let consulIndex: UInt64?
+
+    private var candidates: [SelectedCheck] = []
+    private var seen: Set<CheckKey> = []
+    private var silencedNodes: [String: String] = [:]
+    private var silencedInstances: [NodeService: String] = [:]
+    private var population = Selection.Population()
+
+    private struct CheckKey: Hashable {
+        var node: String
+        var checkID: String
+        var serviceID: String?
+    }
+
+    private struct NodeService: Hashable {
+        var node: String
+        var serviceID: String
+    }
+
+    public init(criteria: SelectionCriteria, consulIndex: UInt64? = nil) {
+        self.criteria = criteria
+        self.consulIndex = consulIndex
+    }
+
+    /// Considers one check of a `checks` payload.
+    public mutating func consider(_ check: HealthCheck) {
+        population.checkCount += 1
+        population.nodes.insert(check.node)
+        if let name = check.serviceName, !name.isEmpty { population.services.insert(name) }
+        if recordMaintenance(check) { return }
+        let isNode = check.isNodeCheck
+        offer(check, service: isNode ? nil : check.serviceName, serviceID: isNode ? nil : check.serviceID,
+              tags: check.serviceTags ?? [], kind: isNode ? .node : .service)
+    }
+
+    /// Considers one entry of a `service` payload: its own checks, and its node's checks, which
+    /// mark this instance when the node fails.
+    public mutating func consider(_ entry: ServiceEntry) {
+        population.nodes.insert(entry.node.node)
+        population.services.insert(entry.service.service)
+        for check in entry.checks {
+            population.checkCount += 1
+            if recordMaintenance(check) { continue }
+            offer(check, service: entry.service.service, serviceID: entry.service.id,
+                  tags: entry.service.tags ?? check.serviceTags ?? [], kind: check.isNodeCheck ? .node : .service)
+        }
+    }
+
+    private mutating func recordMaintenance(_ check: HealthCheck) -> Bool {
+        guard let maintenance = check.maintenance else { return false }
+        let reason = check.notes ?? ""
+        switch maintenance {
+        case .node(let node): silencedNodes[node] = reason
+        case .service(let node, let serviceID): silencedInstances[NodeService(node: node, serviceID: serviceID)] = reason
+        }
+        return true
+    }
+
+    private mutating func offer(_ check: HealthCheck, service: String?, serviceID: String?, tags: [String], kind: SelectedCheck.Kind) {
+        // Cheap status test first: most checks of a large payload are passing.
+        if !criteria.statuses.isEmpty && !criteria.statuses.contains(check.status) { return }
+        let selected = SelectedCheck(
+            kind: kind, service: service, serviceID: serviceID, node: check.node, checkID: check.checkID,
+            checkName: check.name ?? "", status: check.status, output: check.output ?? "", notes: check.notes ?? "",
+            tags: tags, consulIndex: consulIndex)
+        guard criteria.matches(selected) else { return }
+        guard seen.insert(CheckKey(node: check.node, checkID: check.checkID, serviceID: serviceID)).inserted else { return }
+        candidates.append(selected)
+    }
+
+    /// Applies maintenance silencing and returns the selection.
+    public func finish(type: WatchType) -> Selection {
+        var checks: [SelectedCheck] = []
+        var silenced: [Selection.Silenced] = []
+        checks.reserveCapacity(candidates.count)
+        for check in candidates {
+            if !criteria.includeMaintenance {
+                if let reason = silencedNodes[check.node] {
+                    silenced.append(.init(check: check, maintenance: .node(check.node), reason: reason))
+                    continue
+                }
+                if let serviceID = check.serviceID,
+                    let reason = silencedInstances[NodeService(node: check.node, serviceID: serviceID)]
+                {
+                    silenced.append(.init(check: check, maintenance: .service(node: check.node, serviceID: serviceID), reason: reason))
+                    continue
+                }
+            }
+            checks.append(check)
+        }
+        return Selection(type: type, checks: checks, silenced: silenced, population: population)
+    }
+}
+
+/// Why a payload yielded no selection.
+public enum SelectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The bytes are not a readable watch payload.
+    case invalidPayload(JSONError)
+    /// A valid payload of a watch type that carries no health checks.
+    case noHealthChecks(WatchType, ambiguous: Bool)
+
+    public var description: String {
+        switch self {
+        case .invalidPayload(let error): return error.description
+        case .noHealthChecks(let type, let ambiguous):
+            let article = type == .event ? "an" : "a"
+            let what = ambiguous ? "a `null` payload (a missing `key` or an empty `keyprefix`)" : "\(article) `\(type)` watch payload"
+            return "\(what) carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"
+        }
+    }
+}
+
+extension Selection {
+    /// Reads a health-bearing payload (`checks` or `service`) from `bytes` and selects checks,
+    /// streaming: checks are considered as they are read, and only selected ones are kept.
+    ///
+    /// The type is detected from the JSON unless `type` is given; `[]` reads as an empty
+    /// `checks` payload. A payload of another type is fully validated and then refused with
+    /// ``SelectionError/noHealthChecks(_:ambiguous:)``.
+    public static func select<Bytes: ContiguousBytes>(
+        from bytes: Bytes, criteria: SelectionCriteria, type: WatchType? = nil, consulIndex: UInt64? = nil
+    ) throws(SelectionError) -> Selection {
+        do {
+            return try JSONReader.read(bytes) { (reader) throws(JSONError) -> Selection in
+                let detection: WatchType.Detection
+                if let type { detection = .init(type: type, ambiguous: false) } else { detection = try WatchType.detect(&reader) }
+                var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex)
+                switch detection.type {
+                case .checks:
+                    try reader.readArray { (reader) throws(JSONError) in selector.consider(try HealthCheck(reading: &reader)) }
+                case .service:
+                    try reader.readArray { (reader) throws(JSONError) in selector.consider(try ServiceEntry(reading: &reader)) }
+                default:
+                    _ = try WatchPayload(reading: &reader, as: detection.type)
+                    throw JSONError(.missingField(""), offset: -2, line: 0, column: 0, path: [.key(detection.type.rawValue), .key(detection.ambiguous ? "1" : "0")])
+                }
+                return selector.finish(type: detection.type)
+            }
+        } catch where error.offset == -2 {
+            guard case .key(let name) = error.path.first, let type = WatchType(rawValue: name) else { fatalError("unreachable") }
+            throw .noHealthChecks(type, ambiguous: error.path.last == .key("1"))
+        } catch {
+            throw .invalidPayload(error)
+        }
+    }
+
+    /// Selects checks from a decoded payload.
+    public static func select(from payload: WatchPayload, criteria: SelectionCriteria, consulIndex: UInt64? = nil) throws(SelectionError) -> Selection {
+        var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex)
+        switch payload {
+        case .checks(let checks): checks.forEach { selector.consider($0) }
+        case .service(let entries): entries.forEach { selector.consider($0) }
+        case .key(nil), .keyprefix(nil): throw .noHealthChecks(payload.type, ambiguous: true)
+        default: throw .noHealthChecks(payload.type, ambiguous: false)
+        }
+        return selector.finish(type: payload.type)
+    }
+}

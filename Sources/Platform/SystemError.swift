@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A failed system call: what was attempted, on what, and the `errno` it returned.
+public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The operation, in words (`"open"`, `"read"`, `"rename"`).
+    public var operation: String
+    /// The file or other object it was attempted on, when there is one.
+    public var path: String?
+    public var errno: Int32
+
+    public init(_ operation: String, path: String? = nil, errno: Int32 = Glibc.errno) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
+    /// The system's message for ``errno`` (`"Permission denied"`).
+    public var message: String { String(cString: strerror(errno)) }
+
+    public var description: String {
+        if let path { return "cannot \(operation) \(path): \(message)" }
+        return "cannot \(operation): \(message)"
+    }
+}

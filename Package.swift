@@ -41,8 +41,10 @@ let package = Package(
         // The fake Jenkins as a process, for benchmarks against the seed's bash + jq + curl.
         .executableTarget(name: "fake-jenkins", dependencies: ["TestSupport"], path: "Tests/fake-jenkins"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "ConsulWatchTests", dependencies: ["ConsulWatch", "TestSupport"]),
         .testTarget(name: "HandlerKitTests", dependencies: ["HandlerKit", "CLI", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "ConsulWatch", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ConsulWatch", "HandlerKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

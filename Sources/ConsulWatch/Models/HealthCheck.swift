@@ -91,6 +91,31 @@ public struct HealthCheck: Sendable, Hashable, Codable {
         self = check
     }
 
+    /// The few fields selection looks at before deciding to read a whole check.
+    public struct Skim: Sendable {
+        public var node = ""
+        public var serviceName = ""
+        public var status = CheckStatus.other("")
+        public var isMaintenance = false
+
+        init() {}
+
+        /// Reads (and validates) a whole check object, keeping only the skim fields.
+        public init(reading reader: inout JSONReader) throws(JSONError) {
+            var skim = Skim()
+            try reader.readObject { (key, reader) throws(JSONError) in
+                switch key {
+                case "Status": skim.status = CheckStatus(try reader.readString())
+                case "Node": skim.node = try reader.readString()
+                case "ServiceName": skim.serviceName = try reader.readStringField() ?? ""
+                case "CheckID": skim.isMaintenance = try reader.readString().hasPrefix("_")
+                default: try reader.skipValue()
+                }
+            }
+            self = skim
+        }
+    }
+
     /// True for a node-level check (`serfHealth`, node maintenance, node TTL checks): one with no service.
     public var isNodeCheck: Bool { (serviceID ?? "").isEmpty }
 

@@ -107,6 +107,19 @@ public struct CheckSelector: Sendable {
               tags: check.serviceTags ?? [], kind: isNode ? .node : .service)
     }
 
+    /// True when a skimmed check may be selected or is a maintenance check, so the full model
+    /// must be read; false when counting it is all there is to do.
+    public func needsModel(_ skim: HealthCheck.Skim) -> Bool {
+        skim.isMaintenance || criteria.statuses.isEmpty || criteria.statuses.contains(skim.status)
+    }
+
+    /// Counts a skimmed check that ``needsModel(_:)`` ruled out.
+    public mutating func count(_ skim: HealthCheck.Skim) {
+        population.checkCount += 1
+        population.nodes.insert(skim.node)
+        if !skim.serviceName.isEmpty { population.services.insert(skim.serviceName) }
+    }
+
     /// Considers one entry of a `service` payload: its own checks, and its node's checks, which
     /// mark this instance when the node fails.
     public mutating func consider(_ entry: ServiceEntry) {
@@ -201,7 +214,17 @@ extension Selection {
                 var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex)
                 switch detection.type {
                 case .checks:
-                    try reader.readArray { (reader) throws(JSONError) in selector.consider(try HealthCheck(reading: &reader)) }
+                    try reader.readArray { (reader) throws(JSONError) in
+                        // Skim first: most checks of a large payload are passing and need no model.
+                        let start = reader.position
+                        let skim = try HealthCheck.Skim(reading: &reader)
+                        if selector.needsModel(skim) {
+                            reader.position = start
+                            selector.consider(try HealthCheck(reading: &reader))
+                        } else {
+                            selector.count(skim)
+                        }
+                    }
                 case .service:
                     try reader.readArray { (reader) throws(JSONError) in selector.consider(try ServiceEntry(reading: &reader)) }
                 default:

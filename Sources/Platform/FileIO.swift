@@ -87,6 +87,14 @@ public enum FileIO {
         return status.st_mode & 0o7777
     }
 
+    /// Closes a descriptor (errors from close are not actionable here).
+    public static func closeDescriptor(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Flags for ``open(_:flags:mode:)``, so callers need not import libc.
+    public static let writeAppendCreate: Int32 = O_WRONLY | O_APPEND | O_CREAT
+
     /// True when `path` exists.
     public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
@@ -118,4 +126,20 @@ public enum Terminal {
 /// Ends the process at once with `status`, without running atexit handlers twice.
 public func exitProcess(_ status: Int32) -> Never {
     exit(status)
+}
+
+/// The process's environment as a dictionary (for children that should inherit it).
+public enum ProcessEnvironment {
+    public static func current() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
 }

@@ -1,0 +1,127 @@
+import ConsulWatch
+import HandlerKit
+import Platform
+
+/// Options every action executable shares: input, selection, grouping, concurrency, deadline,
+/// dry run.
+public struct ActionOptions: Sendable {
+    public var selection = SelectionOptions()
+    public var groupBy: GroupBy = .service
+    public var concurrency = 4
+    /// The whole run must end within this many seconds: Consul waits for its handler, and a
+    /// hung handler freezes the watch.
+    public var timeout: Double = 120
+    public var dryRun = false
+    public var files: [String] = []
+
+    public init() {}
+
+    public static let help = """
+        Input and dispatch:
+          --group-by WHAT         one incident per service (default), instance or node
+          --concurrency N         at most N incidents handled at once (default 4, max 64)
+          --timeout DURATION      the whole run ends within this (default 120s); Consul waits
+                                  for its handler, so a hung handler would freeze the watch
+          --dry-run               print what would be done, do nothing
+        """
+
+    /// Consumes `option` if it is one of these (or a selection option).
+    public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {
+        if try selection.consume(option, attached: attached, from: &scanner) { return true }
+        switch option {
+        case "--group-by":
+            let text = try scanner.value(for: option, attached: attached)
+            guard let value = GroupBy(rawValue: text) else { throw .usage("--group-by takes service, instance or node, not '\(text)'") }
+            groupBy = value
+        case "--concurrency":
+            concurrency = try scanner.integer(for: option, attached: attached, in: 1...64)
+        case "--timeout":
+            timeout = try scanner.duration(for: option, attached: attached)
+            if timeout <= 0 { throw .usage("--timeout must be more than 0") }
+        case "--dry-run":
+            try ArgumentScanner.flag(option, attached: attached)
+            dryRun = true
+        default:
+            return false
+        }
+        return true
+    }
+}
+
+/// Runs one action over the incidents of each input: read → select → group → act, with an
+/// audit line per incident on stderr. The exit status is 0 when nothing failed, 75 otherwise.
+public struct ActionRun: Sendable {
+    public var options: ActionOptions
+    public var action: any Action
+    public var clock: any HandlerKit.Clock
+
+    public init(options: ActionOptions, action: any Action, clock: any HandlerKit.Clock = SystemClock()) {
+        self.options = options
+        self.action = action
+        self.clock = clock
+    }
+
+    public func run(commandName: String, context: CommandContext) throws(CommandError) -> ExitCode {
+        let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
+        let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
+        let actionContext = ActionContext(
+            clock: clock, deadline: clock.now() + options.timeout, dryRun: options.dryRun,
+            log: { context.diagnostics("\(commandName): \($0)") })
+        var failed = false
+        for input in inputs {
+            let selection = try input.select(options.selection, consulIndex: consulIndex)
+            for silenced in selection.silenced {
+                context.diagnostics("\(commandName): \(silenced.check.service ?? "node \(silenced.check.node)"): skipped: \(Self.describe(silenced))")
+            }
+            var incidents = Incident.group(selection.checks, by: options.groupBy)
+            if options.groupBy != .node {
+                // A dead node's service checks are stale, and redeploying its services elsewhere is
+                // not this tool's call: node failures are reported, not acted on.
+                for incident in incidents where incident.isNodeFailure && incident.service == nil {
+                    context.diagnostics("\(commandName): \(incident.target): skipped: the node is failing (\(incident.checks[0].checkID)), not a service; use --group-by node to act on nodes")
+                }
+                incidents.removeAll { $0.isNodeFailure && $0.service == nil }
+            }
+            let reports = Dispatcher(concurrency: options.concurrency).run(incidents, action: action, context: actionContext) { report in
+                context.diagnostics("\(commandName): \(report.auditLine)")
+            }
+            failed = failed || reports.contains { $0.outcome.isFailure }
+        }
+        return failed ? .actionFailed : .success
+    }
+
+    static func describe(_ silenced: Selection.Silenced) -> String {
+        let scope: String
+        switch silenced.maintenance {
+        case .node(let node): scope = "node \(node) is in maintenance"
+        case .service(let node, let serviceID): scope = "service \(serviceID) on \(node) is in maintenance"
+        }
+        return silenced.reason.isEmpty ? scope : "\(scope) (\(silenced.reason))"
+    }
+}
+
+/// Secrets: from the environment or from files readable by the owner alone, never from argv.
+public enum Secrets {
+    /// Reads a secret file, refusing one that others may read (mode must be 0600 or 0400).
+    /// One trailing newline is removed.
+    public static func readFile(_ path: String, option: String) throws(CommandError) -> String {
+        let mode: UInt32
+        do { mode = UInt32(try FileIO.permissions(of: path)) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
+        guard mode == 0o600 || mode == 0o400 else {
+            throw CommandError(.usage, "\(option) \(path) has mode \(String(mode, radix: 8).leftPadded(4)): a secret file must be 0600 or 0400 (chmod 600 \(path))")
+        }
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readFile(path, limit: 64 * 1024) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
+        var text = String(decoding: bytes, as: UTF8.self)
+        if text.hasSuffix("\n") { text.removeLast() }
+        if text.hasSuffix("\r") { text.removeLast() }
+        guard !text.isEmpty else { throw CommandError(.usage, "\(option) \(path) is empty") }
+        return text
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

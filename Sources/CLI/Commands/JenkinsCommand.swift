@@ -1,0 +1,146 @@
+import HandlerKit
+
+/// `consul-jenkins`: triggers a Jenkins job for each failing service.
+public enum JenkinsCommand: Command {
+    public struct Options: Sendable {
+        public var actions = ActionOptions()
+        public var url: String?
+        public var user: String?
+        public var job = "{service}"
+        public var parameters: [(name: String, value: String)] = []
+        public var wait = false
+        public var tokenFile: String?
+        public var passwordFile: String?
+        public var buildTokenFile: String?
+        public var requestTimeout: Double = 10
+        public var retries = 3
+        public var pollInterval: Double = 1
+
+        public init() {}
+    }
+
+    public static let name = "consul-jenkins"
+
+    public static let help = """
+        Usage: consul-jenkins [options] [FILE...]
+
+        Reads a Consul watch payload on standard input (or from each FILE), selects the failing
+        checks, and triggers a Jenkins job for each failing service. Jenkins' answer is checked:
+        201 queued, 303 merged into an item already queued; anything else is explained.
+
+        Jenkins:
+          --url URL               Jenkins' base URL (or JENKINS_URL), e.g. https://ci.example.com/jenkins
+          --job TEMPLATE          the job (default {service}); '/' separates folders: deploy/{service}
+          --param NAME=TEMPLATE   a build parameter (repeatable); with any, buildWithParameters is used
+          --wait                  follow the queue item to the build and the build to its result;
+                                  only SUCCESS counts as done
+          --request-timeout DUR   the longest one request may take (default 10s)
+          --retries N             retries on connection errors, timeouts, 5xx and 429 (default 3)
+          --poll-interval DUR     first interval between polls with --wait (default 1s)
+        Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status}
+
+        Credentials (never on the command line):
+          JENKINS_USER with JENKINS_API_TOKEN   recommended: no CSRF crumb needed
+          JENKINS_USER with JENKINS_PASSWORD    CSRF crumb fetched, session cookie kept
+          JENKINS_BUILD_TOKEN                   the job's "Trigger builds remotely" token
+          --user NAME             instead of JENKINS_USER
+          --token-file FILE       API token from a file of mode 0600 or 0400
+          --password-file FILE    password from such a file
+          --build-token-file FILE build token from such a file
+
+        \(ActionOptions.help)
+
+        \(SelectionOptions.help)
+
+          -h, --help              show this help
+          --version               show the version
+
+        Exit status: 0 every trigger succeeded (or nothing to do); 64 usage error; 65 input is not
+        a Consul watch payload; 74 I/O error; 75 a trigger failed.
+
+        """
+
+    public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
+        var options = Options()
+        var scanner = ArgumentScanner(arguments)
+        while let token = scanner.next() {
+            switch token {
+            case .operand(let file): options.actions.files.append(file)
+            case .option(let option, let attached):
+                if try options.actions.consume(option, attached: attached, from: &scanner) { continue }
+                switch option {
+                case "-h", "--help": return .help
+                case "--version": return .version
+                case "--url": options.url = try scanner.value(for: option, attached: attached)
+                case "--user": options.user = try scanner.value(for: option, attached: attached)
+                case "--job": options.job = try scanner.value(for: option, attached: attached)
+                case "--param":
+                    let text = try scanner.value(for: option, attached: attached)
+                    guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                        throw .usage("--param takes NAME=TEMPLATE, not '\(text)'")
+                    }
+                    options.parameters.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
+                case "--wait":
+                    try ArgumentScanner.flag(option, attached: attached)
+                    options.wait = true
+                case "--token-file": options.tokenFile = try scanner.value(for: option, attached: attached)
+                case "--password-file": options.passwordFile = try scanner.value(for: option, attached: attached)
+                case "--build-token-file": options.buildTokenFile = try scanner.value(for: option, attached: attached)
+                case "--request-timeout": options.requestTimeout = try scanner.duration(for: option, attached: attached)
+                case "--retries": options.retries = try scanner.integer(for: option, attached: attached, in: 0...10)
+                case "--poll-interval": options.pollInterval = try scanner.duration(for: option, attached: attached)
+                case "--token", "--password", "--api-token", "--build-token":
+                    throw .usage("\(option) is not accepted: secrets on the command line show up in `ps` and shell history; use the JENKINS_* environment variables or a 0600 file (see --help)")
+                default: throw .usage("unknown option \(option)")
+                }
+            }
+        }
+        options.actions.files += scanner.afterDoubleDash ?? []
+        // Templates are checked now, not when a service fails at 3 a.m.
+        do { _ = try JenkinsJobTemplate(options.job) } catch { throw .usage("--job: \(error.description)") }
+        for parameter in options.parameters {
+            do { _ = try Template(parameter.value) } catch { throw .usage("--param \(parameter.name): \(error.description)") }
+        }
+        return .run(options)
+    }
+
+    /// Resolves credentials from the environment and secret files.
+    static func credentials(_ options: Options, environment: (String) -> String?) throws(CommandError) -> (JenkinsCredentials, String?) {
+        let user = options.user ?? environment("JENKINS_USER").flatMap { $0.isEmpty ? nil : $0 }
+        var token = environment("JENKINS_API_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        var password = environment("JENKINS_PASSWORD").flatMap { $0.isEmpty ? nil : $0 }
+        var buildToken = environment("JENKINS_BUILD_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        if let file = options.tokenFile { token = try Secrets.readFile(file, option: "--token-file") }
+        if let file = options.passwordFile { password = try Secrets.readFile(file, option: "--password-file") }
+        if let file = options.buildTokenFile { buildToken = try Secrets.readFile(file, option: "--build-token-file") }
+        if token != nil && password != nil {
+            throw .usage("both an API token and a password are set: give one (an API token is recommended)")
+        }
+        let credentials: JenkinsCredentials
+        if let secret = token ?? password {
+            guard let user else { throw .usage("a Jenkins \(token != nil ? "API token" : "password") is set but no user: set JENKINS_USER or --user") }
+            credentials = token != nil ? .apiToken(user: user, token: secret) : .password(user: user, password: secret)
+        } else {
+            credentials = .anonymous
+        }
+        return (credentials, buildToken)
+    }
+
+    public static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode {
+        guard let url = options.url ?? context.environment("JENKINS_URL"), !url.isEmpty else {
+            throw .usage("no Jenkins URL: give --url or set JENKINS_URL")
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw .usage("the Jenkins URL must start with http:// or https://, not '\(url)'")
+        }
+        let (credentials, buildToken) = try credentials(options, environment: context.environment)
+        let configuration = JenkinsConfiguration(
+            baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,
+            retry: RetryPolicy(attempts: options.retries + 1), pollInterval: options.pollInterval)
+        let client = JenkinsClient(configuration: configuration, transport: URLSessionTransport(maximumConnections: options.actions.concurrency))
+        let job = try! JenkinsJobTemplate(options.job)  // validated by parse
+        let parameters = options.parameters.isEmpty ? nil : options.parameters.map { (name: $0.name, value: try! Template($0.value)) }
+        let action = JenkinsAction(client: client, job: job, parameters: parameters, wait: options.wait)
+        return try ActionRun(options: options.actions, action: action).run(commandName: name, context: context)
+    }
+}

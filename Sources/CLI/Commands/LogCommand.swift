@@ -1,0 +1,108 @@
+import ConsulWatch
+import HandlerKit
+import Platform
+
+/// `consul-log`: one structured record per selected check and one summary per delivery.
+public enum LogCommand: Command {
+    public struct Options: Sendable {
+        public var selection = SelectionOptions()
+        public var file: String?
+        public var format: LogFormat = .jsonl
+        public var fsync = false
+        public var files: [String] = []
+
+        public init() {}
+    }
+
+    public static let name = "consul-log"
+
+    public static let help = """
+        Usage: consul-log [options] [FILE...]
+
+        Reads a Consul watch payload on standard input (or from each FILE) and writes one record
+        per selected check (event "check") and one summary per delivery (event "delivery": time,
+        CONSUL_INDEX, counts, a digest of the payload).
+
+        Output:
+          --file PATH             append to PATH (created 0640; one write per record, so concurrent
+                                  handlers never interleave lines); default: standard output
+          --format FORMAT         jsonl (default), logfmt or text
+          --fsync                 flush each record to disk before going on
+
+        \(SelectionOptions.help)
+
+          -h, --help              show this help
+          --version               show the version
+
+        Exit status: 0 done; 64 usage error; 65 input is not a Consul watch payload (a "rejected"
+        record is still written); 74 the log cannot be written.
+
+        """
+
+    public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
+        var options = Options()
+        var scanner = ArgumentScanner(arguments)
+        while let token = scanner.next() {
+            switch token {
+            case .operand(let file): options.files.append(file)
+            case .option(let option, let attached):
+                if try options.selection.consume(option, attached: attached, from: &scanner) { continue }
+                switch option {
+                case "-h", "--help": return .help
+                case "--version": return .version
+                case "--file": options.file = try scanner.value(for: option, attached: attached)
+                case "--format":
+                    let text = try scanner.value(for: option, attached: attached)
+                    guard let format = LogFormat(rawValue: text) else { throw .usage("--format takes jsonl, logfmt or text, not '\(text)'") }
+                    options.format = format
+                case "--fsync":
+                    try ArgumentScanner.flag(option, attached: attached)
+                    options.fsync = true
+                default: throw .usage("unknown option \(option)")
+                }
+            }
+        }
+        options.files += scanner.afterDoubleDash ?? []
+        return .run(options)
+    }
+
+    public static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode {
+        let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
+        let sink = LogSink(destination: options.file.map { .file($0, fsync: options.fsync) } ?? .standardOutput, format: options.format)
+        do { try sink.prepare() } catch { throw CommandError(.ioError, error.description) }
+        let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
+        let clock = SystemClock()
+        for input in inputs {
+            let selection: Selection
+            do {
+                selection = try input.select(options.selection, consulIndex: consulIndex)
+            } catch {
+                // Nothing lost: the rejection is logged before the error is reported.
+                var rejected = LogRecord(time: clock.now(), event: "rejected")
+                rejected.add("consulIndex", consulIndex)
+                rejected.add("input", input.name)
+                rejected.add("digest", PayloadDigest.fnv1a64(input.bytes))
+                rejected.add("error", error.message)
+                do { try sink.write(rejected) } catch let writeError { throw CommandError(.ioError, writeError.description) }
+                throw error
+            }
+            do {
+                for check in selection.checks { try sink.write(.check(check, time: clock.now())) }
+                var summary = LogRecord(time: clock.now(), event: "delivery")
+                summary.add("consulIndex", consulIndex)
+                summary.add("input", input.name)
+                summary.add("bytes", input.bytes.count)
+                summary.add("digest", PayloadDigest.fnv1a64(input.bytes))
+                summary.add("type", selection.type.rawValue)
+                summary.add("checks", selection.population.checkCount)
+                summary.add("selected", selection.checks.count)
+                summary.add("silenced", selection.silenced.count)
+                summary.add("services", selection.serviceNames)
+                try sink.write(summary)
+            } catch {
+                throw CommandError(.ioError, error.description)
+            }
+        }
+        return .success
+    }
+}

@@ -1,0 +1,212 @@
+import ConsulWatch
+
+/// What failing checks are grouped into: the unit an action is taken for, and what the policy
+/// remembers between deliveries.
+public enum GroupBy: String, Sendable, Hashable, CaseIterable, Codable {
+    /// One incident per service name (all instances together): one Jenkins job per service.
+    case service
+    /// One incident per service instance (node + service ID).
+    case instance
+    /// One incident per node.
+    case node
+}
+
+/// A target that is failing, with the checks that show it.
+///
+/// Its ``id`` is stable across deliveries (it is built from names, never from outputs or
+/// indexes), which is what lets the policy recognise "the same incident" in the next payload.
+public struct Incident: Sendable, Hashable {
+    /// How the target was chosen.
+    public var groupBy: GroupBy
+    /// The service name (nil for a node failure in a `checks` watch).
+    public var service: String?
+    /// The service instance ID of the first check (instance grouping: the instance's).
+    public var serviceID: String?
+    /// The node of the first check.
+    public var node: String
+    /// The failing checks, in payload order (never empty).
+    public var checks: [SelectedCheck]
+
+    public init(groupBy: GroupBy, checks: [SelectedCheck]) {
+        precondition(!checks.isEmpty, "an incident has at least one check")
+        let first = checks[0]
+        self.groupBy = groupBy
+        self.checks = checks
+        self.service = first.service
+        self.serviceID = first.serviceID
+        self.node = first.node
+    }
+
+    /// The stable identity: `service:web`, `instance:web-02/web`, `node:web-02`. A node failure
+    /// in a `checks` watch under service grouping has no service and becomes `node:<node>`.
+    public var id: String { Self.id(of: checks[0], groupBy: groupBy) }
+
+    /// The identity of the incident `check` belongs to.
+    public static func id(of check: SelectedCheck, groupBy: GroupBy) -> String {
+        switch groupBy {
+        case .service:
+            if let service = check.service { return "service:\(service)" }
+            return "node:\(check.node)"
+        case .instance:
+            if let serviceID = check.serviceID { return "instance:\(check.node)/\(serviceID)" }
+            return "node:\(check.node)"
+        case .node:
+            return "node:\(check.node)"
+        }
+    }
+
+    /// A short name for people: the service, or `node <name>`.
+    public var target: String {
+        switch groupBy {
+        case .service: return service ?? "node \(node)"
+        case .instance: return serviceID.map { "\($0) on \(node)" } ?? "node \(node)"
+        case .node: return "node \(node)"
+        }
+    }
+
+    /// True when every check is a node-level check: the node, not a service, is failing.
+    public var isNodeFailure: Bool { checks.allSatisfy { $0.kind == .node } }
+
+    /// The worst status among the checks (critical > warning > anything else).
+    public var status: CheckStatus {
+        if checks.contains(where: { $0.status == .critical }) { return .critical }
+        if checks.contains(where: { $0.status == .warning }) { return .warning }
+        return checks[0].status
+    }
+
+    /// The `CONSUL_INDEX` of the delivery.
+    public var consulIndex: UInt64? { checks[0].consulIndex }
+
+    /// Groups selected checks into incidents, in order of first appearance.
+    public static func group(_ checks: [SelectedCheck], by groupBy: GroupBy) -> [Incident] {
+        var order: [String] = []
+        var members: [String: [SelectedCheck]] = [:]
+        for check in checks {
+            let id = id(of: check, groupBy: groupBy)
+            if members[id] == nil { order.append(id) }
+            members[id, default: []].append(check)
+        }
+        return order.map { Incident(groupBy: groupBy, checks: members[$0]!) }
+    }
+
+    /// The values the `{placeholder}` templates of actions can use.
+    public var placeholders: [String: String] {
+        let first = checks[0]
+        return [
+            "service": service ?? "",
+            "serviceID": serviceID ?? "",
+            "node": node,
+            "checkID": first.checkID,
+            "checkName": first.checkName,
+            "status": status.rawValue,
+            "target": target,
+            "incident": id,
+            "consulIndex": consulIndex.map(String.init) ?? "",
+        ]
+    }
+
+    /// The incident as the JSON an external action reads on stdin (schema in docs/actions.md):
+    /// `{"id","groupBy","target","service","serviceID","node","status","consulIndex","checks":[…]}`.
+    public func writeJSON(to writer: inout JSONWriter) {
+        writer.object { object in
+            object.field("id", id)
+            object.field("groupBy", groupBy.rawValue)
+            object.field("target", target)
+            object.field("service", service)
+            object.field("serviceID", serviceID)
+            object.field("node", node)
+            object.field("status", status.rawValue)
+            object.field("consulIndex", consulIndex)
+            object.field("checks") { writer in
+                writer.append(raw: "[")
+                for (index, check) in checks.enumerated() {
+                    if index > 0 { writer.append(raw: ",") }
+                    check.writeJSON(to: &writer)
+                }
+                writer.append(raw: "]")
+            }
+        }
+    }
+
+    /// ``writeJSON(to:)`` as bytes.
+    public var json: [UInt8] {
+        var writer = JSONWriter()
+        writeJSON(to: &writer)
+        return writer.bytes
+    }
+}
+
+/// Substitutes `{name}` placeholders. Unknown names are an error (caught when options are
+/// parsed, not at 3 a.m.); `{{` and `}}` stand for literal braces.
+public struct Template: Sendable, Hashable, CustomStringConvertible {
+    public let text: String
+    /// The placeholder names an incident provides.
+    public static let names: Set<String> = ["service", "serviceID", "node", "checkID", "checkName", "status", "target", "incident", "consulIndex"]
+
+    public enum Part: Sendable, Hashable {
+        case literal(String)
+        case placeholder(String)
+    }
+
+    public let parts: [Part]
+
+    public init(_ text: String) throws(TemplateError) {
+        self.text = text
+        var parts: [Part] = []
+        var literal = ""
+        var index = text.startIndex
+        while index < text.endIndex {
+            let character = text[index]
+            let next = text.index(after: index)
+            if character == "{" {
+                if next < text.endIndex, text[next] == "{" {
+                    literal.append("{")
+                    index = text.index(after: next)
+                    continue
+                }
+                guard let close = text[next...].firstIndex(of: "}") else { throw .unclosed(text) }
+                let name = String(text[next..<close])
+                guard Self.names.contains(name) else { throw .unknownPlaceholder(name, in: text) }
+                if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                parts.append(.placeholder(name))
+                index = text.index(after: close)
+            } else if character == "}" {
+                guard next < text.endIndex, text[next] == "}" else { throw .unclosed(text) }
+                literal.append("}")
+                index = text.index(after: next)
+            } else {
+                literal.append(character)
+                index = next
+            }
+        }
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        self.parts = parts
+    }
+
+    /// The text with each placeholder replaced by its value.
+    public func render(_ values: [String: String]) -> String {
+        parts.map { part in
+            switch part {
+            case .literal(let text): return text
+            case .placeholder(let name): return values[name] ?? ""
+            }
+        }.joined()
+    }
+
+    public var description: String { text }
+}
+
+/// A template that cannot be used.
+public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownPlaceholder(String, in: String)
+    case unclosed(String)
+
+    public var description: String {
+        switch self {
+        case .unknownPlaceholder(let name, let text):
+            return "unknown placeholder {\(name)} in '\(text)' (known: \(Template.names.sorted().map { "{\($0)}" }.joined(separator: " ")))"
+        case .unclosed(let text):
+            return "unbalanced brace in '\(text)' (write {{ or }} for a literal brace)"
+        }
+    }
+}

@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// Writes that readers (and a crash) never see half done: whole-file replacement, and records
+/// appended to a shared file.
+public enum AtomicFile {
+    /// Distinguishes temporary files made by different threads of this process.
+    private static let counter = Atomic<Int>(0)
+
+    /// Replaces `path` with `bytes`: writes a new file `.<name>.tmp.<pid>.<n>` (created with
+    /// `O_EXCL` and exactly `mode`, whatever the umask) in the same directory, fsyncs it, renames it
+    /// over `path` and fsyncs the directory. On failure the temporary file is removed and `path`
+    /// is left as it was.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(SystemError) {
+        let (directory, name) = FileIO.split(path)
+        guard !name.isEmpty else { throw SystemError("write", path: path, errno: EISDIR) }
+        let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let temporary = (directory == "/" ? "/" : directory + "/") + ".\(name).tmp.\(getpid()).\(number)"
+        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+        do throws(SystemError) {
+            if fchmod(fd, mode) != 0 { throw SystemError("set the mode of", path: temporary) }
+            try FileIO.writeAll(fd: fd, bytes, name: temporary)
+            try FileIO.sync(fd: fd, name: temporary)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        if close(fd) != 0 {
+            let failure = SystemError("close", path: temporary)
+            unlink(temporary)
+            throw failure
+        }
+        do throws(SystemError) {
+            try FileIO.rename(temporary, to: path)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try FileIO.syncDirectory(directory)
+    }
+
+    /// Appends one record to a log-like file with a single `write` (`O_APPEND`), so records
+    /// written at the same time by many processes never interleave. A file this creates gets
+    /// exactly `mode`; an existing file keeps its mode. With `fsync`, returns once it is on disk.
+    public static func appendRecord(path: String, bytes: [UInt8], mode: mode_t = 0o600, fsync: Bool = false) throws(SystemError) {
+        var fd: Int32 = -1
+        while fd < 0 {
+            do throws(SystemError) {
+                let created = try FileIO.open(path, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL, mode: mode)
+                if fchmod(created, mode) != 0 {
+                    let failure = SystemError("set the mode of", path: path)
+                    close(created)
+                    throw failure
+                }
+                fd = created
+            } catch where error.errno == EEXIST {
+                do throws(SystemError) {
+                    fd = try FileIO.open(path, flags: O_WRONLY | O_APPEND)
+                } catch where error.errno == ENOENT {
+                    // Removed between the two opens: create it after all.
+                }
+            }
+        }
+        do throws(SystemError) {
+            try FileIO.writeAll(fd: fd, bytes, name: path)
+            if fsync { try FileIO.sync(fd: fd, name: path) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        if close(fd) != 0 { throw SystemError("close", path: path) }
+    }
+}
+
+extension FileIO {
+    /// Creates a directory and any missing parents (`mkdir -p`); directories that already exist
+    /// are fine and keep their mode. New ones get `mode` as masked by the umask.
+    public static func createDirectory(_ path: String, mode: mode_t = 0o700) throws(SystemError) {
+        guard !path.isEmpty else { throw SystemError("create directory", path: path, errno: ENOENT) }
+        if isDirectory(path) { return }
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        for (index, component) in components.enumerated() {
+            if index > 0 { prefix += "/" }
+            prefix += component
+            if mkdir(prefix, mode) == 0 { continue }
+            let code = errno
+            if code == EEXIST || code == EACCES || code == EROFS, isDirectory(prefix) { continue }
+            if code == EEXIST { throw SystemError("create directory", path: prefix, errno: ENOTDIR) }
+            throw SystemError("create directory", path: prefix, errno: code)
+        }
+    }
+
+    /// True when `path` is a directory (following symbolic links).
+    public static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Renames `source` to `destination`, atomically replacing any file already there.
+    public static func rename(_ source: String, to destination: String) throws(SystemError) {
+        guard Glibc.rename(source, destination) == 0 else {
+            throw SystemError("rename \(source) to", path: destination)
+        }
+    }
+
+    /// Removes a file, or an empty directory. A missing `path` throws `ENOENT`.
+    public static func remove(_ path: String) throws(SystemError) {
+        if unlink(path) == 0 { return }
+        let code = errno
+        if code == EISDIR || code == EPERM, isDirectory(path) {
+            if rmdir(path) == 0 { return }
+            throw SystemError("remove", path: path)
+        }
+        throw SystemError("remove", path: path, errno: code)
+    }
+
+    /// The names in a directory, without `.` and `..`, sorted by their bytes.
+    public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let stream = opendir(path) else { throw SystemError("list directory", path: path) }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw SystemError("list directory", path: path) }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Flushes a descriptor's data and metadata to disk.
+    public static func sync(fd: Int32, name: String) throws(SystemError) {
+        while Glibc.fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw SystemError("fsync", path: name)
+        }
+    }
+
+    /// Flushes a directory (after creating, renaming or removing entries in it) to disk.
+    /// File systems that cannot sync directories (`EINVAL`) are not an error.
+    public static func syncDirectory(_ path: String) throws(SystemError) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        do throws(SystemError) {
+            try sync(fd: fd, name: path)
+        } catch where error.errno == EINVAL {
+        }
+    }
+
+    /// The directory part and the last component of a path: `("/a", "b")` for `/a/b`,
+    /// `(".", "b")` for `b`, `("/", "b")` for `/b`.
+    static func split(_ path: String) -> (directory: String, name: String) {
+        var bytes = Array(path.utf8)
+        while bytes.count > 1, bytes.last == UInt8(ascii: "/") { bytes.removeLast() }
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else {
+            return (".", String(decoding: bytes, as: UTF8.self))
+        }
+        let name = String(decoding: bytes[(slash + 1)...], as: UTF8.self)
+        let directory = slash == 0 ? "/" : String(decoding: bytes[..<slash], as: UTF8.self)
+        return (directory, name)
+    }
+}

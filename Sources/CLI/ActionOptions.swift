@@ -3,7 +3,7 @@ import HandlerKit
 import Platform
 
 /// Options every action executable shares: input, selection, grouping, concurrency, deadline,
-/// dry run.
+/// dry run, and the policy that gives a short-lived handler memory.
 public struct ActionOptions: Sendable {
     public var selection = SelectionOptions()
     public var groupBy: GroupBy = .service
@@ -13,6 +13,7 @@ public struct ActionOptions: Sendable {
     public var timeout: Double = 120
     public var dryRun = false
     public var files: [String] = []
+    public var policy = PolicyOptions()
 
     public init() {}
 
@@ -23,11 +24,14 @@ public struct ActionOptions: Sendable {
           --timeout DURATION      the whole run ends within this (default 120s); Consul waits
                                   for its handler, so a hung handler would freeze the watch
           --dry-run               print what would be done, do nothing
+
+        \(PolicyOptions.help)
         """
 
-    /// Consumes `option` if it is one of these (or a selection option).
+    /// Consumes `option` if it is one of these (or a selection or policy option).
     public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {
         if try selection.consume(option, attached: attached, from: &scanner) { return true }
+        if try policy.consume(option, attached: attached, from: &scanner) { return true }
         switch option {
         case "--group-by":
             let text = try scanner.value(for: option, attached: attached)
@@ -48,55 +52,40 @@ public struct ActionOptions: Sendable {
     }
 }
 
-/// Runs one action over the incidents of each input: read → select → group → act, with an
-/// audit line per incident on stderr. The exit status is 0 when nothing failed, 75 otherwise.
+/// Runs one action over the incidents of each input through the policy: read → select → group
+/// → decide → act → record, with an audit line per incident on stderr. The exit status is 0
+/// when nothing failed, 75 otherwise.
 public struct ActionRun: Sendable {
     public var options: ActionOptions
     public var action: any Action
-    public var clock: any HandlerKit.Clock
 
-    public init(options: ActionOptions, action: any Action, clock: any HandlerKit.Clock = SystemClock()) {
+    public init(options: ActionOptions, action: any Action) {
         self.options = options
         self.action = action
-        self.clock = clock
     }
 
     public func run(commandName: String, context: CommandContext) throws(CommandError) -> ExitCode {
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
+        let log: @Sendable (String) -> Void = { context.diagnostics("\(commandName): \($0)") }
+        let store = try options.policy.openStore(environment: context.environment, warn: log)
+        let journal = try options.policy.openJournal()
+        let route = Route(name: "default", match: nil, ladder: [action], policy: options.policy.settings)
+        let healer = Healer(
+            routing: RoutingTable(routes: [route]), groupBy: options.groupBy, watch: options.policy.watch ?? commandName,
+            blastRadius: options.policy.blastRadius, store: store, journal: journal, concurrency: options.concurrency,
+            timeout: options.timeout, dryRun: options.dryRun, log: log)
         let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
-        let actionContext = ActionContext(
-            clock: clock, deadline: clock.now() + options.timeout, dryRun: options.dryRun,
-            log: { context.diagnostics("\(commandName): \($0)") })
         var failed = false
         for input in inputs {
-            let selection = try input.select(options.selection, consulIndex: consulIndex)
-            for silenced in selection.silenced {
-                context.diagnostics("\(commandName): \(silenced.check.service ?? "node \(silenced.check.node)"): skipped: \(Self.describe(silenced))")
+            let selection = try input.select(options.selection, consulIndex: consulIndex, deadLetters: store, log: log)
+            do {
+                let report = try healer.handle(selection, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes))
+                failed = failed || report.failed
+            } catch {
+                throw CommandError(.ioError, "state directory: \(error.description)")
             }
-            var incidents = Incident.group(selection.checks, by: options.groupBy)
-            if options.groupBy != .node {
-                // A dead node's service checks are stale, and redeploying its services elsewhere is
-                // not this tool's call: node failures are reported, not acted on.
-                for incident in incidents where incident.isNodeFailure && incident.service == nil {
-                    context.diagnostics("\(commandName): \(incident.target): skipped: the node is failing (\(incident.checks[0].checkID)), not a service; use --group-by node to act on nodes")
-                }
-                incidents.removeAll { $0.isNodeFailure && $0.service == nil }
-            }
-            let reports = Dispatcher(concurrency: options.concurrency).run(incidents, action: action, context: actionContext) { report in
-                context.diagnostics("\(commandName): \(report.auditLine)")
-            }
-            failed = failed || reports.contains { $0.outcome.isFailure }
         }
         return failed ? .actionFailed : .success
-    }
-
-    static func describe(_ silenced: Selection.Silenced) -> String {
-        let scope: String
-        switch silenced.maintenance {
-        case .node(let node): scope = "node \(node) is in maintenance"
-        case .service(let node, let serviceID): scope = "service \(serviceID) on \(node) is in maintenance"
-        }
-        return silenced.reason.isEmpty ? scope : "\(scope) (\(silenced.reason))"
     }
 }
 

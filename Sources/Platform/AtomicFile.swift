@@ -5,8 +5,8 @@ import Musl
 #endif
 import Synchronization
 
-/// Writes that readers (and a crash) never see half done: whole-file replacement, and records
-/// appended to a shared file.
+/// Writes that readers (and a crash) never see half done: whole-file replacement and records
+/// appended to a shared file, plus the directory operations that go with them.
 public enum AtomicFile {
     /// Distinguishes temporary files made by different threads of this process.
     private static let counter = Atomic<Int>(0)
@@ -36,12 +36,12 @@ public enum AtomicFile {
             throw failure
         }
         do throws(SystemError) {
-            try FileIO.rename(temporary, to: path)
+            try rename(temporary, to: path)
         } catch {
             unlink(temporary)
             throw error
         }
-        try FileIO.syncDirectory(directory)
+        try syncDirectory(directory)
     }
 
     /// Appends one record to a log-like file with a single `write` (`O_APPEND`), so records
@@ -75,14 +75,14 @@ public enum AtomicFile {
         }
         if close(fd) != 0 { throw SystemError("close", path: path) }
     }
-}
 
-extension FileIO {
+    // MARK: - Directories and names
+
     /// Creates a directory and any missing parents (`mkdir -p`); directories that already exist
     /// are fine and keep their mode. New ones get `mode` as masked by the umask.
     public static func createDirectory(_ path: String, mode: mode_t = 0o700) throws(SystemError) {
         guard !path.isEmpty else { throw SystemError("create directory", path: path, errno: ENOENT) }
-        if isDirectory(path) { return }
+        if FileIO.isDirectory(path) { return }
         var prefix = path.hasPrefix("/") ? "/" : ""
         let components = path.split(separator: "/", omittingEmptySubsequences: true)
         for (index, component) in components.enumerated() {
@@ -90,16 +90,10 @@ extension FileIO {
             prefix += component
             if mkdir(prefix, mode) == 0 { continue }
             let code = errno
-            if code == EEXIST || code == EACCES || code == EROFS, isDirectory(prefix) { continue }
+            if code == EEXIST || code == EACCES || code == EROFS, FileIO.isDirectory(prefix) { continue }
             if code == EEXIST { throw SystemError("create directory", path: prefix, errno: ENOTDIR) }
             throw SystemError("create directory", path: prefix, errno: code)
         }
-    }
-
-    /// True when `path` is a directory (following symbolic links).
-    public static func isDirectory(_ path: String) -> Bool {
-        var status = stat()
-        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Renames `source` to `destination`, atomically replacing any file already there.
@@ -113,14 +107,15 @@ extension FileIO {
     public static func remove(_ path: String) throws(SystemError) {
         if unlink(path) == 0 { return }
         let code = errno
-        if code == EISDIR || code == EPERM, isDirectory(path) {
+        if code == EISDIR || code == EPERM, FileIO.isDirectory(path) {
             if rmdir(path) == 0 { return }
             throw SystemError("remove", path: path)
         }
         throw SystemError("remove", path: path, errno: code)
     }
 
-    /// The names in a directory, without `.` and `..`, sorted by their bytes.
+    /// The names in a directory, without `.` and `..`, sorted by their bytes (names that are not
+    /// UTF-8 come back with replacement characters).
     public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
         guard let stream = opendir(path) else { throw SystemError("list directory", path: path) }
         defer { closedir(stream) }
@@ -139,22 +134,31 @@ extension FileIO {
         return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// Flushes a directory (after creating, renaming or removing entries in it) to disk.
+    /// File systems that cannot sync directories (`EINVAL`) are not an error.
+    public static func syncDirectory(_ path: String) throws(SystemError) {
+        let fd = try FileIO.open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        do throws(SystemError) {
+            try FileIO.sync(fd: fd, name: path)
+        } catch where error.errno == EINVAL {
+            // Nothing to flush on this file system.
+        }
+    }
+}
+
+extension FileIO {
+    /// True when `path` is a directory (following symbolic links).
+    public static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// Flushes a descriptor's data and metadata to disk.
     public static func sync(fd: Int32, name: String) throws(SystemError) {
         while Glibc.fsync(fd) != 0 {
             if errno == EINTR { continue }
             throw SystemError("fsync", path: name)
-        }
-    }
-
-    /// Flushes a directory (after creating, renaming or removing entries in it) to disk.
-    /// File systems that cannot sync directories (`EINVAL`) are not an error.
-    public static func syncDirectory(_ path: String) throws(SystemError) {
-        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
-        do throws(SystemError) {
-            try sync(fd: fd, name: path)
-        } catch where error.errno == EINVAL {
         }
     }
 

@@ -143,3 +143,9 @@ public enum ProcessEnvironment {
         return result
     }
 }
+
+/// This process.
+public enum ProcessID {
+    /// The process ID.
+    public static var current: Int32 { getpid() }
+}

@@ -9,6 +9,7 @@ import Synchronization
 ///
 /// The lock belongs to the open file description, so it excludes other processes and also other
 /// `FileLock`s on the same file in this process. The kernel drops it if the process dies.
+/// The lock file itself stays: removing it would let two holders lock two different files.
 public final class FileLock: Sendable {
     /// The lock file.
     public let path: String
@@ -26,8 +27,13 @@ public final class FileLock: Sendable {
     /// Throws `EWOULDBLOCK` ("cannot get the lock within 5 s on …") when another holder keeps it
     /// for the whole `timeout`, or the error from `open`/`flock`.
     public static func acquire(path: String, timeout: Double) throws(SystemError) -> FileLock {
-        let fd = try FileIO.open(path, flags: O_RDWR | O_CREAT, mode: 0o600)
-        let deadline = Time.monotonicSeconds() + (timeout.isFinite ? max(timeout, 0) : 1e9)
+        let fd: Int32
+        do throws(SystemError) {
+            fd = try FileIO.open(path, flags: O_RDWR | O_CREAT, mode: 0o600)
+        } catch where error.errno == EACCES && FileIO.exists(path) {
+            fd = try FileIO.open(path, flags: O_RDONLY)  // someone else's lock file: reading is enough
+        }
+        let deadline = Time.monotonicSeconds() + (timeout.isNaN ? 0 : min(max(timeout, 0), 1e9))
         var pause = 0.001
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return FileLock(path: path, descriptor: fd) }

@@ -379,8 +379,14 @@ public enum Subprocess {
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         if code == 0 { code = posix_spawnattr_setsigmask(attributes, &noSignals) }
+        // Every signal 1...64 back to SIG_DFL. Not `sigfillset`: glibc leaves out its two internal
+        // real-time signals (32, 33), and posix_spawn then hands them to the child *ignored*,
+        // which exec keeps. On Linux signal n is bit n-1 of the set's first 64 bits.
         var everySignal = sigset_t()
-        sigfillset(&everySignal)
+        sigemptyset(&everySignal)
+        withUnsafeMutableBytes(of: &everySignal) { raw in
+            for index in 0..<min(8, raw.count) { raw[index] = 0xFF }
+        }
         sigdelset(&everySignal, SIGKILL)
         sigdelset(&everySignal, SIGSTOP)
         if code == 0 { code = posix_spawnattr_setsigdefault(attributes, &everySignal) }

@@ -20,7 +20,7 @@ import Testing
         #expect(try FileIO.readFile(path) == second)
         try AtomicFile.write([], to: path)
         #expect(try FileIO.readFile(path) == [])
-        #expect(try FileIO.listDirectory(directory) == ["state.json"])
+        #expect(try AtomicFile.listDirectory(directory) == ["state.json"])
     }
 
     @Test func modeIsExactWhateverTheUmask() throws {
@@ -43,10 +43,10 @@ import Testing
 
         // The target is a non-empty directory: rename fails, the temporary file goes.
         let occupied = directory + "/occupied"
-        try FileIO.createDirectory(occupied + "/inside")
+        try AtomicFile.createDirectory(occupied + "/inside")
         #expect(throws: SystemError.self) { try AtomicFile.write([1, 2, 3], to: occupied) }
-        #expect(try FileIO.listDirectory(directory) == ["occupied"])
-        #expect(try FileIO.listDirectory(occupied) == ["inside"])
+        #expect(try AtomicFile.listDirectory(directory) == ["occupied"])
+        #expect(try AtomicFile.listDirectory(occupied) == ["inside"])
     }
 
     @Test func concurrentWritersNeverProduceAMix() throws {
@@ -63,7 +63,7 @@ import Testing
         }
         #expect(failures.withLock { $0 } == 0)
         #expect(payloads.contains(try FileIO.readFile(path)))
-        #expect(try FileIO.listDirectory(directory) == ["state"])
+        #expect(try AtomicFile.listDirectory(directory) == ["state"])
     }
 
     @Test func appendedRecordsFromManyThreadsNeverInterleave() throws {
@@ -109,38 +109,38 @@ import Testing
         let directory = try makeTemporaryDirectory()
         defer { removeTree(directory) }
         let nested = directory + "/a/b//c/"
-        try FileIO.createDirectory(nested)
+        try AtomicFile.createDirectory(nested)
         #expect(FileIO.isDirectory(directory + "/a/b/c"))
         #expect(try FileIO.permissions(of: directory + "/a/b/c") == 0o700)
         #expect(try FileIO.permissions(of: directory + "/a") == 0o700)
-        try FileIO.createDirectory(nested)  // again: fine
+        try AtomicFile.createDirectory(nested)  // again: fine
 
         try AtomicFile.write([1], to: directory + "/file")
-        let error = #expect(throws: SystemError.self) { try FileIO.createDirectory(directory + "/file/sub") }
+        let error = #expect(throws: SystemError.self) { try AtomicFile.createDirectory(directory + "/file/sub") }
         #expect(error?.errno == ENOTDIR)
-        let itself = #expect(throws: SystemError.self) { try FileIO.createDirectory(directory + "/file") }
+        let itself = #expect(throws: SystemError.self) { try AtomicFile.createDirectory(directory + "/file") }
         #expect(itself?.errno == ENOTDIR)
     }
 
     @Test func listRenameRemove() throws {
         let directory = try makeTemporaryDirectory()
         defer { removeTree(directory) }
-        #expect(try FileIO.listDirectory(directory) == [])
+        #expect(try AtomicFile.listDirectory(directory) == [])
         for name in ["b", "a", "c.json", ".hidden"] { try AtomicFile.write([], to: directory + "/" + name) }
-        try FileIO.createDirectory(directory + "/d")
-        #expect(try FileIO.listDirectory(directory) == [".hidden", "a", "b", "c.json", "d"])
+        try AtomicFile.createDirectory(directory + "/d")
+        #expect(try AtomicFile.listDirectory(directory) == [".hidden", "a", "b", "c.json", "d"])
 
-        try FileIO.rename(directory + "/a", to: directory + "/b")
-        #expect(try FileIO.listDirectory(directory) == [".hidden", "b", "c.json", "d"])
-        try FileIO.remove(directory + "/b")
-        try FileIO.remove(directory + "/d")
-        #expect(try FileIO.listDirectory(directory) == [".hidden", "c.json"])
+        try AtomicFile.rename(directory + "/a", to: directory + "/b")
+        #expect(try AtomicFile.listDirectory(directory) == [".hidden", "b", "c.json", "d"])
+        try AtomicFile.remove(directory + "/b")
+        try AtomicFile.remove(directory + "/d")
+        #expect(try AtomicFile.listDirectory(directory) == [".hidden", "c.json"])
 
-        let gone = #expect(throws: SystemError.self) { try FileIO.remove(directory + "/b") }
+        let gone = #expect(throws: SystemError.self) { try AtomicFile.remove(directory + "/b") }
         #expect(gone?.errno == ENOENT)
-        let missing = #expect(throws: SystemError.self) { try FileIO.listDirectory(directory + "/nope") }
+        let missing = #expect(throws: SystemError.self) { try AtomicFile.listDirectory(directory + "/nope") }
         #expect(missing?.errno == ENOENT)
-        let renamed = #expect(throws: SystemError.self) { try FileIO.rename(directory + "/nope", to: directory + "/x") }
+        let renamed = #expect(throws: SystemError.self) { try AtomicFile.rename(directory + "/nope", to: directory + "/x") }
         #expect(renamed?.errno == ENOENT)
     }
 }

@@ -235,13 +235,60 @@ import Testing
     }
 
     @Test func childStartsWithDefaultSignalsInItsOwnGroup() throws {
-        Signals.ignoreBrokenPipe()
+        // Whatever this process ignores or blocks, the child starts clean.
+        let previous = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, previous) }
+        var usr2 = sigset_t()
+        sigemptyset(&usr2)
+        sigaddset(&usr2, SIGUSR2)
+        var savedMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &usr2, &savedMask)
+        defer { pthread_sigmask(SIG_SETMASK, &savedMask, nil) }
         let status = try Subprocess.run(SpawnRequest(
             executable: "grep", arguments: ["-E", "^Sig(Blk|Ign):", "/proc/self/status"], environment: basicEnvironment))
         #expect(text(status.standardOutput) == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n")
 
         let group = try Subprocess.run(shell("cut -d ' ' -f 5 /proc/$$/stat"))
         #expect(text(group.standardOutput) == "\(group.processID)\n")
+    }
+
+    @Test func brokenInputPipeDoesNotKillUsWithSIGPIPE() throws {
+        // With SIGPIPE at its default action, a write to a child that stopped reading would end
+        // this test process if run() did not block and then discard the signal.
+        let previous = signal(SIGPIPE, SIG_DFL)
+        defer { signal(SIGPIPE, previous) }
+        let input = [UInt8](repeating: 0x42, count: 4 << 20)
+        for _ in 0..<3 {
+            let result = try Subprocess.run(SpawnRequest(
+                executable: "head", arguments: ["-c", "1"], environment: basicEnvironment, standardInput: input, timeout: 20))
+            #expect(result.termination == .exited(0))
+            #expect(text(result.standardOutput) == "B")
+        }
+        var mask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &mask)
+        #expect(sigismember(&mask, SIGPIPE) == 0, "run() left SIGPIPE blocked")
+        var pending = sigset_t()
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0, "run() left a SIGPIPE pending")
+    }
+
+    @Test func childThatClosesItsOutputIsStillWaitedForAndTimed() throws {
+        let late = try Subprocess.run(shell("exec >&- 2>&- <&-; sleep 0.3; exit 4"))
+        #expect(late.termination == .exited(4))
+        #expect(late.duration >= 0.3)
+        let stuck = try Subprocess.run(shell("exec >&- 2>&- <&-; sleep 30", timeout: 0.3))
+        #expect(stuck.timedOut)
+        #expect(stuck.termination == .signaled(SIGTERM))
+        #expect(stuck.duration < 5)
+    }
+
+    @Test func endlessOutputTimesOut() throws {
+        let result = try Subprocess.run(SpawnRequest(executable: "yes", environment: basicEnvironment, timeout: 0.3, outputLimit: 10))
+        #expect(result.timedOut)
+        #expect(result.termination == .signaled(SIGTERM))
+        #expect(text(result.standardOutput) == "y\ny\ny\ny\ny\n")
+        #expect(result.outputBytesDiscarded > 0)
+        #expect(result.duration < 5)
     }
 
     @Test func workingDirectory() throws {

@@ -210,3 +210,26 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension Incident {
+    /// Reads an incident back from ``json`` (the spool keeps incidents in that form).
+    public init?(json bytes: [UInt8]) {
+        guard case .object(let root)? = try? JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
+            let groupBy = root["groupBy"]?.string.flatMap(GroupBy.init(rawValue:)), case .array(let list)? = root["checks"]
+        else { return nil }
+        var checks: [SelectedCheck] = []
+        for item in list {
+            guard case .object(let f) = item, let kind = f["kind"]?.string.flatMap(SelectedCheck.Kind.init(rawValue:)),
+                let node = f["node"]?.string, let checkID = f["checkID"]?.string
+            else { return nil }
+            var tags: [String] = []
+            if case .array(let values)? = f["tags"] { tags = values.compactMap(\.string) }
+            checks.append(SelectedCheck(
+                kind: kind, service: f["service"]?.string, serviceID: f["serviceID"]?.string, node: node, checkID: checkID,
+                checkName: f["checkName"]?.string ?? "", status: CheckStatus(f["status"]?.string ?? "critical"),
+                output: f["output"]?.string ?? "", notes: f["notes"]?.string ?? "", tags: tags, consulIndex: f["consulIndex"]?.uint64))
+        }
+        guard !checks.isEmpty else { return nil }
+        self.init(groupBy: groupBy, checks: checks)
+    }
+}

@@ -1,0 +1,100 @@
+import HandlerKit
+import Platform
+
+/// The policy flags of the action executables: state, transitions, thresholds, cooldown,
+/// budget, blast radius, journal.
+public struct PolicyOptions: Sendable {
+    public var stateDirectory: String?
+    public var stateless = false
+    public var watch: String?
+    public var settings = PolicySettings()
+    public var blastRadius = BlastRadius()
+    public var journal: String?
+
+    public init() {}
+
+    public static let help = """
+        Policy (state is kept between runs so that a failure is acted on once):
+          --state-dir DIR         state directory (default $CONSUL_HANDLERS_STATE_DIR, else
+                                  $XDG_STATE_HOME/consul-handlers, else ~/.local/state/consul-handlers)
+          --no-state              stateless: act on every failing target on every delivery
+          --watch NAME            this watch's name in the state (default: the command's name);
+                                  give each watch sharing a state directory its own
+          --on-start wait|act     targets already failing in a watch's first delivery, or one
+                                  whose CONSUL_INDEX did not advance: wait (default) or act
+          --threshold N|DUR       act only after N deliveries, or DUR (30s, 5m) of failing
+          --cooldown DUR          minimum time between two actions on a target (default 5m)
+          --budget N/DUR          at most N remediations per target in DUR (default 3/1h); then
+                                  stop until it has passed for --budget-reset (default 30m)
+          --budget-reset DUR      how long a target must pass before its budget resets
+          --blast-radius N        suspend remediation when more than N targets fail within
+                                  2 minutes (default 5); --blast-radius off disables it
+          --journal FILE          append a JSON record per decision to FILE
+        """
+
+    public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {
+        switch option {
+        case "--state-dir": stateDirectory = try scanner.value(for: option, attached: attached)
+        case "--no-state":
+            try ArgumentScanner.flag(option, attached: attached)
+            stateless = true
+        case "--watch": watch = try scanner.value(for: option, attached: attached)
+        case "--on-start":
+            let text = try scanner.value(for: option, attached: attached)
+            guard let value = PolicySettings.OnStart(rawValue: text) else { throw .usage("--on-start takes wait or act, not '\(text)'") }
+            settings.onStart = value
+        case "--threshold":
+            let text = try scanner.value(for: option, attached: attached)
+            if let count = Int(text), count >= 1 {
+                settings.threshold = .init(deliveries: count)
+            } else if let seconds = Duration.parseSeconds(text), text.last?.isLetter == true {
+                settings.threshold = .init(seconds: seconds)
+            } else {
+                throw .usage("--threshold takes a number of deliveries (3) or a duration (90s), not '\(text)'")
+            }
+        case "--cooldown": settings.cooldown = try scanner.duration(for: option, attached: attached)
+        case "--budget":
+            let text = try scanner.value(for: option, attached: attached)
+            let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let count = Int(parts[0]), count >= 1, let window = Duration.parseSeconds(parts[1]), window > 0 else {
+                throw .usage("--budget takes COUNT/DURATION such as 3/1h, not '\(text)'")
+            }
+            settings.budget = .init(maximum: count, window: window, reset: settings.budget.reset)
+        case "--budget-reset":
+            settings.budget.reset = try scanner.duration(for: option, attached: attached)
+        case "--blast-radius":
+            let text = try scanner.value(for: option, attached: attached)
+            if text == "off" {
+                blastRadius.enabled = false
+            } else if let count = Int(text), count >= 1 {
+                blastRadius.maximumTargets = count
+            } else {
+                throw .usage("--blast-radius takes a number of targets or off, not '\(text)'")
+            }
+        case "--journal": journal = try scanner.value(for: option, attached: attached)
+        default: return false
+        }
+        return true
+    }
+
+    /// Opens the state directory, or nil with --no-state. An unusable directory is exit 74.
+    public func openStore(environment: (String) -> String?, warn: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+        if stateless { return nil }
+        guard let directory = stateDirectory ?? StateStore.defaultDirectory(environment: environment) else {
+            throw .usage("no state directory: give --state-dir, set CONSUL_HANDLERS_STATE_DIR, or use --no-state")
+        }
+        do {
+            return try StateStore(directory: directory, warn: warn)
+        } catch {
+            throw CommandError(.ioError, "state directory \(directory): \(error.description) (use --state-dir, or --no-state to run without memory)")
+        }
+    }
+
+    /// Opens the journal file, if one was asked for.
+    public func openJournal() throws(CommandError) -> LogSink? {
+        guard let journal else { return nil }
+        let sink = LogSink(destination: .file(journal, fsync: false), format: .jsonl)
+        do { try sink.prepare() } catch { throw CommandError(.ioError, "journal: \(error.description)") }
+        return sink
+    }
+}

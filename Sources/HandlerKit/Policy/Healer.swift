@@ -1,0 +1,297 @@
+import ConsulWatch
+import Platform
+
+/// Runs the whole pipeline for one delivery: decide (with state) → act → record, and the spool.
+///
+/// Acting happens outside the state lock in three phases, so that concurrent handlers neither
+/// wait on each other's Jenkins calls nor act twice: (1) under the lock, decide and *claim* the
+/// targets to act on; (2) act; (3) under the lock, record outcomes, release claims, spool what
+/// failed and can be retried.
+public struct Healer: Sendable {
+    public var routing: RoutingTable
+    public var groupBy: GroupBy
+    /// The watch's name in the state (several watches may share a state directory).
+    public var watch: String
+    public var blastRadius: BlastRadius
+    /// nil: stateless (`--no-state`): every failing target is acted on, every time.
+    public var store: StateStore?
+    public var journal: LogSink?
+    public var clock: any Clock
+    public var concurrency: Int
+    public var timeout: Double
+    public var dryRun: Bool
+    /// Diagnostics (audit lines) go here.
+    public var log: @Sendable (String) -> Void
+    public var claimant: String
+
+    public init(
+        routing: RoutingTable, groupBy: GroupBy = .service, watch: String = "default", blastRadius: BlastRadius = BlastRadius(),
+        store: StateStore?, journal: LogSink?, clock: any Clock = SystemClock(), concurrency: Int = 4, timeout: Double = 120,
+        dryRun: Bool = false, log: @escaping @Sendable (String) -> Void, claimant: String = "pid \(ProcessID.current)"
+    ) {
+        self.routing = routing
+        self.groupBy = groupBy
+        self.watch = watch
+        self.blastRadius = blastRadius
+        self.store = store
+        self.journal = journal
+        self.clock = clock
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.dryRun = dryRun
+        self.log = log
+        self.claimant = claimant
+    }
+
+    /// What a delivery came to.
+    public struct Report: Sendable {
+        public var decisions: [Decision] = []
+        public var actions: [ActionReport] = []
+        public var spooled = 0
+        public var failed: Bool { actions.contains { $0.outcome.isFailure } }
+    }
+
+    /// One piece of work for phase 2.
+    private struct Work: Sendable {
+        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry) }
+        var kind: Kind
+        var incident: Incident
+        var route: Route
+    }
+
+    private struct WorkResult: Sendable {
+        var work: Work
+        var reports: [ActionReport]
+        var succeeded: Bool
+        var retryable: Bool
+    }
+
+    /// The policy engine this healer decides with.
+    public var engine: PolicyEngine {
+        let routing = self.routing
+        return PolicyEngine(
+            settings: { routing.route(for: $0)?.policy ?? PolicySettings() }, blastRadius: blastRadius, claimant: claimant,
+            claimDuration: timeout + 60)
+    }
+
+    /// Handles one delivery's selection.
+    public func handle(_ selection: Selection, consulIndex: UInt64?, digest: String) throws(SystemError) -> Report {
+        let now = clock.now()
+        var incidents = Incident.group(selection.checks, by: groupBy)
+        if groupBy != .node {
+            for incident in incidents where incident.isNodeFailure && incident.service == nil {
+                log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
+                journalRecord(event: "node-failure", time: now) { record in
+                    record.add("consulIndex", consulIndex)
+                    record.add("incident", incident.id)
+                    record.add("target", incident.target)
+                    record.add("check", incident.checks[0].checkID)
+                }
+            }
+            incidents.removeAll { $0.isNodeFailure && $0.service == nil }
+        }
+        let silencedChecks = Dictionary(grouping: selection.silenced, by: { Incident.id(of: $0.check, groupBy: groupBy) })
+        let silenced = Incident.group(selection.silenced.map(\.check), by: groupBy).map { incident in
+            (incident: incident, reason: silencedChecks[incident.id].map { Self.describe($0[0]) } ?? "maintenance")
+        }
+        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: now, incidents: incidents, silenced: silenced, services: selection.population.services)
+
+        var report = Report()
+        var work: [Work] = []
+        var alertTargets: [String]?
+
+        // Phase 1: decide and claim.
+        if let store {
+            let engine = self.engine
+            let routing = self.routing
+            let claimant = self.claimant
+            let claimUntil = now + timeout + 60
+            let (result, retries) = try store.update { (state) throws(SystemError) in
+                let result = engine.decide(delivery, state: &state)
+                var retries: [Work] = []
+                if !dryRun {
+                    for entry in try store.spool() {
+                        guard var record = state.targets[entry.incidentID], record.failing else {
+                            try store.removeSpool(key: entry.key)
+                            continue
+                        }
+                        if let until = record.claimedUntil, until > now, let by = record.claimedBy, by != claimant { continue }
+                        guard let incident = Incident(json: entry.incidentJSON), let route = routing.route(named: entry.route) else { continue }
+                        record.claimedBy = claimant
+                        record.claimedUntil = claimUntil
+                        state.targets[entry.incidentID] = record
+                        retries.append(Work(kind: .retry(entry), incident: incident, route: route))
+                    }
+                }
+                return (result, retries)
+            }
+            report.decisions = result.decisions
+            alertTargets = result.breakerTripped
+            work += retries
+        } else {
+            report.decisions = incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
+                + silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) }
+        }
+        // Spooled retries of targets that are acted on anew in this delivery are not also retried.
+        for decision in report.decisions {
+            guard let incident = decision.incident, let route = routing.route(for: incident) else { continue }
+            switch decision.verdict {
+            case .act: work.append(Work(kind: .remediate, incident: incident, route: route))
+            case .escalate: work.append(Work(kind: .escalate, incident: incident, route: route))
+            default: break
+            }
+        }
+        for decision in report.decisions {
+            log("\(decision.target): \(decision.reason)")
+            if case .act = decision.verdict { continue }
+            if case .escalate = decision.verdict { continue }
+            journalDecision(decision, consulIndex: consulIndex, digest: digest, time: now, action: nil, outcome: nil, duration: nil)
+        }
+        if let alertTargets {
+            let message = "blast radius: \(alertTargets.count) targets turned critical within \(Int(blastRadius.window))s (\(alertTargets.joined(separator: ", "))); remediation suspended"
+            log("ALERT: \(message)")
+            journalRecord(event: "alert", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("reason", message)
+                record.add("targets", alertTargets)
+            }
+            if let first = incidents.first(where: { alertTargets.contains($0.id) }), let route = routing.route(for: first), !route.escalation.isEmpty {
+                work.append(Work(kind: .escalate, incident: first, route: route))
+            }
+        }
+
+        // Phase 2: act.
+        let context = ActionContext(clock: clock, deadline: now + timeout, dryRun: dryRun, log: log)
+        let items = work
+        let results = Dispatcher(concurrency: concurrency).run(items.count, context: context) { index in
+            Self.perform(items[index], context: context)
+        }
+        for result in results {
+            for action in result.reports {
+                log(action.auditLine)
+                let verdict: Decision.Verdict
+                switch result.work.kind {
+                case .remediate: verdict = .act
+                case .escalate: verdict = .escalate
+                case .retry: verdict = .act
+                }
+                var decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
+                if case .retry = result.work.kind { decision.verdict = .act }
+                journalDecision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action.action, outcome: action.outcome,
+                                duration: action.duration, retry: { if case .retry = result.work.kind { return true } else { return false } }())
+            }
+            report.actions += result.reports
+        }
+
+        // Phase 3: record.
+        if let store, !work.isEmpty {
+            let claimant = self.claimant
+            report.spooled = try store.update { (state) throws(SystemError) -> Int in
+                var spooled = 0
+                for result in results {
+                    let id = result.work.incident.id
+                    if var record = state.targets[id], record.claimedBy == claimant {
+                        record.claimedBy = nil
+                        record.claimedUntil = nil
+                        if !result.succeeded, case .remediate = result.work.kind, !result.retryable {
+                            record.lastDecision = "failed"
+                        }
+                        state.targets[id] = record
+                    }
+                    switch result.work.kind {
+                    case .retry(var entry):
+                        if result.succeeded {
+                            try store.removeSpool(key: entry.key)
+                        } else {
+                            entry.attempts += 1
+                            entry.lastError = result.reports.last?.outcome.detail ?? entry.lastError
+                            try store.writeSpool(entry)
+                            spooled += 1
+                        }
+                    case .remediate where !result.succeeded && result.retryable && !dryRun:
+                        let since = state.targets[id]?.failingSince ?? now
+                        try store.writeSpool(StateStore.SpoolEntry(
+                            key: "\(id)@\(Int(since * 1000))", route: result.work.route.name, incidentID: id,
+                            incidentJSON: result.work.incident.json, attempts: 1, firstFailure: now,
+                            lastError: result.reports.last?.outcome.detail ?? ""))
+                        spooled += 1
+                    default:
+                        break
+                    }
+                }
+                return spooled
+            }
+        }
+        if report.spooled > 0 { log("\(report.spooled) action(s) spooled for retry (consul-heal flush, or the next delivery)") }
+        return report
+    }
+
+    /// Runs one piece of work: recorders, then the ladder until a rung succeeds, then escalation
+    /// if the ladder is exhausted; or the escalation alone.
+    private static func perform(_ work: Work, context: ActionContext) -> WorkResult {
+        var reports: [ActionReport] = []
+        func run(_ action: any Action) -> Outcome {
+            let started = context.clock.now()
+            let outcome = action.perform(work.incident, context: context)
+            reports.append(ActionReport(incident: work.incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
+            return outcome
+        }
+        switch work.kind {
+        case .escalate:
+            var ok = true
+            for action in work.route.escalation { if run(action).isFailure { ok = false } }
+            return WorkResult(work: work, reports: reports, succeeded: ok, retryable: false)
+        case .remediate, .retry:
+            if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
+            var retryable = false
+            for action in work.route.ladder {
+                let outcome = run(action)
+                switch outcome {
+                case .done, .skipped: return WorkResult(work: work, reports: reports, succeeded: true, retryable: false)
+                case .failed(_, let canRetry): retryable = retryable || canRetry
+                }
+            }
+            if case .remediate = work.kind, !work.route.escalation.isEmpty {
+                for action in work.route.escalation { _ = run(action) }
+            }
+            return WorkResult(work: work, reports: reports, succeeded: work.route.ladder.isEmpty, retryable: retryable)
+        }
+    }
+
+    static func describe(_ silenced: Selection.Silenced) -> String {
+        let scope: String
+        switch silenced.maintenance {
+        case .node(let node): scope = "node \(node) is in maintenance"
+        case .service(let node, let serviceID): scope = "service \(serviceID) on \(node) is in maintenance"
+        }
+        return silenced.reason.isEmpty ? scope : "\(scope) (\(silenced.reason))"
+    }
+
+    // MARK: Journal
+
+    private func journalRecord(event: String, time: Double, _ fill: (inout LogRecord) -> Void) {
+        guard let journal else { return }
+        var record = LogRecord(time: time, event: event)
+        record.add("watch", watch)
+        fill(&record)
+        do { try journal.write(record) } catch { log("journal: \(error.description)") }
+    }
+
+    private func journalDecision(_ decision: Decision, consulIndex: UInt64?, digest: String, time: Double, action: String?, outcome: Outcome?, duration: Double?, retry: Bool = false) {
+        journalRecord(event: "decision", time: time) { record in
+            record.add("consulIndex", consulIndex)
+            record.add("digest", digest)
+            record.add("incident", decision.id)
+            record.add("target", decision.target)
+            record.add("decision", decision.name)
+            record.add("reason", decision.reason)
+            if retry { record.add("retry", true) }
+            if let action { record.add("action", action) }
+            if let outcome {
+                record.add("outcome", outcome.label)
+                record.add("detail", outcome.detail)
+            }
+            if let duration { record.add("duration", (duration * 1000).rounded() / 1000) }
+        }
+    }
+}

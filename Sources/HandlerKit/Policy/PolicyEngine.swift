@@ -1,0 +1,210 @@
+import ConsulWatch
+
+/// One delivery, as the policy sees it.
+public struct Delivery: Sendable {
+    /// The watch it came from (`--watch`; several watches can share one state directory).
+    public var watch: String
+    public var consulIndex: UInt64?
+    public var time: Double
+    /// Incidents of failing targets (maintenance already applied).
+    public var incidents: [Incident]
+    /// Incidents of targets silenced by maintenance, with the reason.
+    public var silenced: [(incident: Incident, reason: String)]
+    /// Service names the payload showed.
+    public var services: Set<String>
+
+    public init(watch: String, consulIndex: UInt64?, time: Double, incidents: [Incident], silenced: [(incident: Incident, reason: String)] = [], services: Set<String> = []) {
+        self.watch = watch
+        self.consulIndex = consulIndex
+        self.time = time
+        self.incidents = incidents
+        self.silenced = silenced
+        self.services = services
+    }
+}
+
+/// The policy: from a delivery and the remembered state, decide per target, and update the
+/// state. Pure (no I/O, no clock but the delivery's time), so `explain` and `replay` use it as is.
+public struct PolicyEngine: Sendable {
+    public var settings: @Sendable (Incident) -> PolicySettings
+    public var blastRadius: BlastRadius
+    /// Identifies this handler in claims (`pid@host`).
+    public var claimant: String
+    /// How long a claim holds before another handler may take over (the run's deadline).
+    public var claimDuration: Double
+
+    public init(settings: @escaping @Sendable (Incident) -> PolicySettings, blastRadius: BlastRadius = BlastRadius(), claimant: String = "", claimDuration: Double = 300) {
+        self.settings = settings
+        self.blastRadius = blastRadius
+        self.claimant = claimant
+        self.claimDuration = claimDuration
+    }
+
+    /// The outcome of deciding one delivery.
+    public struct Result: Sendable {
+        public var decisions: [Decision]
+        /// True when the delivery only established the baseline.
+        public var baseline: Bool
+        /// Set when the blast-radius breaker tripped in this delivery (alert once).
+        public var breakerTripped: [String]?
+    }
+
+    /// Decides every target of `delivery`, updating `state` (claims included: targets decided
+    /// `act` or `escalate` are claimed for this handler until ``claimDuration`` passes).
+    public func decide(_ delivery: Delivery, state: inout HealState) -> Result {
+        let now = delivery.time
+        let watch = delivery.watch
+        let previous = state.watches[watch]
+        var baseline = previous == nil
+        if let index = delivery.consulIndex, let last = previous?.lastIndex, index <= last { baseline = true }
+        state.watches[watch] = HealState.WatchRecord(
+            lastIndex: delivery.consulIndex ?? previous?.lastIndex, deliveries: (previous?.deliveries ?? 0) + 1, lastDelivery: now)
+        state.knownServices.formUnion(delivery.services)
+        state.knownServices.formUnion(delivery.incidents.compactMap(\.service))
+
+        var decisions: [Decision] = []
+        let failingIDs = Set(delivery.incidents.map(\.id))
+        let silencedIDs = Set(delivery.silenced.map(\.incident.id))
+
+        // Recoveries first: targets of this watch that are no longer failing.
+        for id in state.targets.keys.sorted() {
+            guard var record = state.targets[id], record.failing, record.watch == watch,
+                !failingIDs.contains(id), !silencedIDs.contains(id) else { continue }
+            record.failing = false
+            record.passingSince = now
+            record.failingSince = nil
+            record.deliveriesFailing = 0
+            record.baseline = false
+            record.acted = false
+            record.claimedBy = nil
+            record.claimedUntil = nil
+            record.lastDecision = "resolved"
+            record.lastDecisionAt = now
+            state.targets[id] = record
+            decisions.append(Decision(id: id, target: record.target, verdict: .resolved, incident: nil))
+        }
+
+        // Maintenance: record, never act.
+        for (incident, reason) in delivery.silenced {
+            var record = state.targets[incident.id] ?? HealState.TargetRecord(id: incident.id, target: incident.target, watch: watch, now: now)
+            record.lastDecision = "silenced"
+            record.lastDecisionAt = now
+            state.targets[incident.id] = record
+            decisions.append(Decision(id: incident.id, target: incident.target, verdict: .skip(.silenced(reason)), incident: incident))
+        }
+
+        // Update failing targets, noting which started failing now.
+        var newlyFailing: [String] = []
+        for incident in delivery.incidents {
+            let policy = settings(incident)
+            var record = state.targets[incident.id] ?? HealState.TargetRecord(id: incident.id, target: incident.target, watch: watch, now: now)
+            record.target = incident.target
+            record.watch = watch
+            if !record.failing {
+                _ = Self.closeCircuitIfRested(&record, now: now)
+                record.failing = true
+                record.failingSince = now
+                record.deliveriesFailing = 0
+                record.acted = false
+                record.baseline = baseline && policy.onStart == .wait
+                if !record.baseline { newlyFailing.append(incident.id) }
+            }
+            record.deliveriesFailing += 1
+            record.passingSince = nil
+            state.targets[incident.id] = record
+        }
+        // Circuits close once their target has been passing for the reset period.
+        for id in state.targets.keys {
+            guard var record = state.targets[id], !record.failing else { continue }
+            if Self.closeCircuitIfRested(&record, now: now) { state.targets[id] = record }
+        }
+
+        // Blast radius.
+        var tripped: [String]? = nil
+        if blastRadius.enabled {
+            state.recentFailures.removeAll { now - $0.time > blastRadius.window }
+            for id in newlyFailing where !state.recentFailures.contains(where: { $0.id == id }) {
+                state.recentFailures.append((id, now))
+            }
+            let recent = Set(state.recentFailures.map(\.id))
+            let known = max(state.knownServices.count, 1)
+            let percent = Double(recent.count) * 100 / Double(known)
+            let overCount = recent.count > blastRadius.maximumTargets
+            let overPercent = state.knownServices.count >= blastRadius.minimumKnownServices && percent > blastRadius.maximumPercent && recent.count > 1
+            if state.breaker == nil, overCount || overPercent {
+                state.breaker = HealState.Breaker(trippedAt: now, targets: recent.sorted())
+                tripped = recent.sorted()
+            } else if let breaker = state.breaker {
+                let failingNow = state.targets.values.filter { $0.failing && !$0.baseline }.count
+                let percentNow = Double(failingNow) * 100 / Double(known)
+                let calm = failingNow <= blastRadius.maximumTargets
+                    && !(state.knownServices.count >= blastRadius.minimumKnownServices && percentNow > blastRadius.maximumPercent && failingNow > 1)
+                if calm && now - breaker.trippedAt >= blastRadius.window { state.breaker = nil }
+            }
+        }
+
+        // Decide each failing target.
+        for incident in delivery.incidents {
+            let policy = settings(incident)
+            var record = state.targets[incident.id]!
+            let verdict = verdict(for: &record, policy: policy, breaker: state.breaker, now: now)
+            switch verdict {
+            case .act:
+                record.acted = true
+                record.lastActionAt = now
+                record.remediations.append(now)
+                record.claimedBy = claimant
+                record.claimedUntil = now + claimDuration
+            case .escalate:
+                record.acted = true
+                record.circuitOpenSince = now
+                record.circuitReset = policy.budget.reset
+                record.claimedBy = claimant
+                record.claimedUntil = now + claimDuration
+            default:
+                break
+            }
+            record.lastDecision = Decision(id: incident.id, target: incident.target, verdict: verdict, incident: nil).name
+            record.lastDecisionAt = now
+            state.targets[incident.id] = record
+            decisions.append(Decision(id: incident.id, target: incident.target, verdict: verdict, incident: incident))
+        }
+        return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped)
+    }
+
+    /// Closes an open circuit when the target has been passing for its reset period.
+    static func closeCircuitIfRested(_ record: inout HealState.TargetRecord, now: Double) -> Bool {
+        guard let open = record.circuitOpenSince, let passing = record.passingSince, passing >= open,
+            now - passing >= record.circuitReset ?? 0 else { return false }
+        record.circuitOpenSince = nil
+        record.circuitReset = nil
+        record.remediations = []
+        return true
+    }
+
+    private func verdict(for record: inout HealState.TargetRecord, policy: PolicySettings, breaker: HealState.Breaker?, now: Double) -> Decision.Verdict {
+        if record.baseline { return .skip(.baseline) }
+        if record.acted {
+            if let by = record.claimedBy, by != claimant, let until = record.claimedUntil, until > now { return .skip(.inFlight(by: by)) }
+            return .skip(.duplicate(actedAt: record.lastActionAt))
+        }
+        if breaker != nil { return .skip(.blastRadius(targets: breaker!.targets.count)) }
+        let elapsed = now - (record.failingSince ?? now)
+        let threshold = policy.threshold
+        let byCount = threshold.deliveries > 1 && record.deliveriesFailing >= threshold.deliveries
+        let byTime = threshold.seconds > 0 && elapsed >= threshold.seconds
+        let unconstrained = threshold.deliveries <= 1 && threshold.seconds <= 0
+        if !(unconstrained || byCount || byTime) {
+            return .skip(.belowThreshold(deliveries: record.deliveriesFailing, needed: threshold.deliveries, seconds: elapsed, neededSeconds: threshold.seconds))
+        }
+        if record.circuitOpenSince != nil {
+            return .skip(.budgetExhausted(remediations: record.remediations.count, window: policy.budget.window))
+        }
+        record.remediations.removeAll { now - $0 > policy.budget.window }
+        if record.remediations.count >= policy.budget.maximum { return .escalate }
+        if let last = record.lastActionAt, now - last < policy.cooldown {
+            return .skip(.cooldown(remaining: policy.cooldown - (now - last)))
+        }
+        return .act
+    }
+}

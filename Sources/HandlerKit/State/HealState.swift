@@ -1,0 +1,240 @@
+import ConsulWatch
+
+/// What the policy remembers between deliveries: one versioned JSON file in the state
+/// directory (docs/operations.md shows it and how to read it).
+public struct HealState: Sendable, Equatable {
+    /// The format version written; a newer one is refused rather than misread.
+    public static let formatVersion = 1
+
+    /// The last delivery seen from each watch.
+    public struct WatchRecord: Sendable, Equatable {
+        public var lastIndex: UInt64?
+        public var deliveries: Int
+        public var lastDelivery: Double
+    }
+
+    /// One target (an incident identity) and its history.
+    public struct TargetRecord: Sendable, Equatable {
+        public var id: String
+        /// Words for people (`web`, `node web-02`).
+        public var target: String
+        /// The watch whose deliveries decide this target's recovery.
+        public var watch: String
+        public var failing: Bool
+        public var failingSince: Double?
+        public var deliveriesFailing: Int
+        /// Failing already in a baseline delivery: not acted on until it recovers and fails again.
+        public var baseline: Bool
+        /// An action was taken (or spooled) for the current failure.
+        public var acted: Bool
+        public var lastActionAt: Double?
+        /// Times of remediations inside the budget window.
+        public var remediations: [Double]
+        /// Set while the circuit is open (the budget was exhausted).
+        public var circuitOpenSince: Double?
+        /// How long the target must pass before the open circuit closes (the route's budget reset).
+        public var circuitReset: Double?
+        public var passingSince: Double?
+        /// A handler that is acting on this target right now, and until when its claim holds.
+        public var claimedUntil: Double?
+        public var claimedBy: String?
+        public var lastDecision: String
+        public var lastDecisionAt: Double
+
+        public init(id: String, target: String, watch: String, now: Double) {
+            self.id = id
+            self.target = target
+            self.watch = watch
+            failing = false
+            deliveriesFailing = 0
+            baseline = false
+            acted = false
+            remediations = []
+            lastDecision = ""
+            lastDecisionAt = now
+        }
+    }
+
+    /// The blast-radius breaker, when tripped.
+    public struct Breaker: Sendable, Equatable {
+        public var trippedAt: Double
+        public var targets: [String]
+    }
+
+    public var watches: [String: WatchRecord] = [:]
+    public var targets: [String: TargetRecord] = [:]
+    /// Every service name seen in any delivery (the denominator of the blast-radius percentage).
+    public var knownServices: Set<String> = []
+    /// Targets that started failing recently: (id, time), pruned to the blast-radius window.
+    public var recentFailures: [(id: String, time: Double)] = []
+    public var breaker: Breaker?
+
+    public init() {}
+
+    public static func == (lhs: HealState, rhs: HealState) -> Bool {
+        lhs.watches == rhs.watches && lhs.targets == rhs.targets && lhs.knownServices == rhs.knownServices
+            && lhs.breaker == rhs.breaker && lhs.recentFailures.map(\.id) == rhs.recentFailures.map(\.id)
+            && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time)
+    }
+
+    /// Open incidents: targets failing now.
+    public var openTargets: [TargetRecord] { targets.values.filter(\.failing).sorted { $0.id < $1.id } }
+
+    // MARK: Encoding
+
+    /// The state as JSON bytes (compact, one object, keys in a fixed order).
+    public func encoded() -> [UInt8] {
+        var writer = JSONWriter()
+        writer.object { object in
+            object.field("version", Self.formatVersion)
+            object.field("watches") { writer in
+                writer.object { object in
+                    for name in watches.keys.sorted() {
+                        let record = watches[name]!
+                        object.field(name) { writer in
+                            writer.object { object in
+                                object.field("lastIndex", record.lastIndex)
+                                object.field("deliveries", record.deliveries)
+                                object.field("lastDelivery", record.lastDelivery)
+                            }
+                        }
+                    }
+                }
+            }
+            object.field("targets") { writer in
+                writer.object { object in
+                    for id in targets.keys.sorted() {
+                        let record = targets[id]!
+                        object.field(id) { writer in Self.write(record, to: &writer) }
+                    }
+                }
+            }
+            object.field("knownServices", knownServices.sorted())
+            object.field("recentFailures") { writer in
+                writer.append(raw: "[")
+                for (index, entry) in recentFailures.enumerated() {
+                    if index > 0 { writer.append(raw: ",") }
+                    writer.object { object in
+                        object.field("id", entry.id)
+                        object.field("time", entry.time)
+                    }
+                }
+                writer.append(raw: "]")
+            }
+            object.field("breaker") { writer in
+                if let breaker {
+                    writer.object { object in
+                        object.field("trippedAt", breaker.trippedAt)
+                        object.field("targets", breaker.targets)
+                    }
+                } else {
+                    writer.null()
+                }
+            }
+        }
+        writer.append(raw: "\n")
+        return writer.bytes
+    }
+
+    private static func write(_ record: TargetRecord, to writer: inout JSONWriter) {
+        writer.object { object in
+            object.field("target", record.target)
+            object.field("watch", record.watch)
+            object.field("failing", record.failing)
+            object.field("failingSince", record.failingSince)
+            object.field("deliveriesFailing", record.deliveriesFailing)
+            object.field("baseline", record.baseline)
+            object.field("acted", record.acted)
+            object.field("lastActionAt", record.lastActionAt)
+            object.field("remediations") { writer in
+                writer.append(raw: "[")
+                for (index, time) in record.remediations.enumerated() {
+                    if index > 0 { writer.append(raw: ",") }
+                    writer.number(time)
+                }
+                writer.append(raw: "]")
+            }
+            object.field("circuitOpenSince", record.circuitOpenSince)
+            object.field("circuitReset", record.circuitReset)
+            object.field("passingSince", record.passingSince)
+            object.field("claimedUntil", record.claimedUntil)
+            object.field("claimedBy", record.claimedBy)
+            object.field("lastDecision", record.lastDecision)
+            object.field("lastDecisionAt", record.lastDecisionAt)
+        }
+    }
+
+    /// Why a state file cannot be read.
+    public enum DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
+        case json(JSONError)
+        case shape(String)
+        case newerVersion(Int)
+
+        public var description: String {
+            switch self {
+            case .json(let error): return error.description
+            case .shape(let detail): return detail
+            case .newerVersion(let version): return "state format version \(version) is newer than this handler understands (\(HealState.formatVersion))"
+            }
+        }
+    }
+
+    /// Reads a state file's bytes.
+    public init(decoding bytes: [UInt8]) throws(DecodeError) {
+        let value: JSONValue
+        do { value = try JSONReader.read(bytes) { (reader) throws(JSONError) in try JSONValue(reading: &reader) } } catch { throw .json(error) }
+        guard case .object(let root) = value else { throw .shape("the state is not a JSON object") }
+        guard let version = root["version"]?.int else { throw .shape("the state has no version") }
+        if version > Self.formatVersion { throw .newerVersion(version) }
+        self.init()
+        if case .object(let watches)? = root["watches"] {
+            for (name, entry) in watches {
+                guard case .object(let fields) = entry else { throw .shape("watch \(name) is not an object") }
+                self.watches[name] = WatchRecord(
+                    lastIndex: fields["lastIndex"]?.uint64, deliveries: fields["deliveries"]?.int ?? 0,
+                    lastDelivery: fields["lastDelivery"]?.double ?? 0)
+            }
+        }
+        if case .object(let targets)? = root["targets"] {
+            for (id, entry) in targets {
+                guard case .object(let f) = entry else { throw .shape("target \(id) is not an object") }
+                var record = TargetRecord(id: id, target: f["target"]?.string ?? id, watch: f["watch"]?.string ?? "default", now: 0)
+                record.failing = f["failing"]?.bool ?? false
+                record.failingSince = f["failingSince"]?.double
+                record.deliveriesFailing = f["deliveriesFailing"]?.int ?? 0
+                record.baseline = f["baseline"]?.bool ?? false
+                record.acted = f["acted"]?.bool ?? false
+                record.lastActionAt = f["lastActionAt"]?.double
+                if case .array(let times)? = f["remediations"] { record.remediations = times.compactMap(\.double) }
+                record.circuitOpenSince = f["circuitOpenSince"]?.double
+                record.circuitReset = f["circuitReset"]?.double
+                record.passingSince = f["passingSince"]?.double
+                record.claimedUntil = f["claimedUntil"]?.double
+                record.claimedBy = f["claimedBy"]?.string
+                record.lastDecision = f["lastDecision"]?.string ?? ""
+                record.lastDecisionAt = f["lastDecisionAt"]?.double ?? 0
+                self.targets[id] = record
+            }
+        }
+        if case .array(let names)? = root["knownServices"] { knownServices = Set(names.compactMap(\.string)) }
+        if case .array(let entries)? = root["recentFailures"] {
+            recentFailures = entries.compactMap { entry in
+                guard case .object(let f) = entry, let id = f["id"]?.string, let time = f["time"]?.double else { return nil }
+                return (id, time)
+            }
+        }
+        if case .object(let f)? = root["breaker"], let trippedAt = f["trippedAt"]?.double {
+            var names: [String] = []
+            if case .array(let list)? = f["targets"] { names = list.compactMap(\.string) }
+            breaker = Breaker(trippedAt: trippedAt, targets: names)
+        }
+    }
+}
+
+extension JSONValue {
+    var string: String? { if case .string(let text) = self { return text } else { return nil } }
+    var bool: Bool? { if case .bool(let flag) = self { return flag } else { return nil } }
+    var double: Double? { if case .number(let text) = self { return Double(text) } else { return nil } }
+    var int: Int? { if case .number(let text) = self { return Int(text) ?? Double(text).map { Int($0) } } else { return nil } }
+    var uint64: UInt64? { if case .number(let text) = self { return UInt64(text) } else { return nil } }
+}

@@ -1,0 +1,167 @@
+import ConsulWatch
+import Platform
+
+/// The state directory: the policy state, the spool of actions to retry, and dead letters.
+///
+/// ```
+/// <dir>/state.json      the policy state (HealState), replaced atomically, mode 0600
+/// <dir>/state.lock      flock(2) lock guarding every read-modify-write of the directory
+/// <dir>/spool/*.json    actions that failed and will be retried (one file per incident)
+/// <dir>/dead-letter/    payloads that could not be read, with their CONSUL_INDEX and time
+/// ```
+public final class StateStore: Sendable {
+    public let directory: String
+    /// How long to wait for another handler's lock.
+    public let lockTimeout: Double
+    /// Where warnings go (a corrupt state file moved aside).
+    let warn: @Sendable (String) -> Void
+
+    public var statePath: String { directory + "/state.json" }
+    public var lockPath: String { directory + "/state.lock" }
+    public var spoolDirectory: String { directory + "/spool" }
+    public var deadLetterDirectory: String { directory + "/dead-letter" }
+
+    /// Opens (creating, mode 0700) a state directory. An unwritable directory is an error, never
+    /// a silent fall-back to stateless operation.
+    public init(directory: String, lockTimeout: Double = 30, warn: @escaping @Sendable (String) -> Void) throws(SystemError) {
+        self.directory = directory
+        self.lockTimeout = lockTimeout
+        self.warn = warn
+        try AtomicFile.createDirectory(directory, mode: 0o700)
+        try AtomicFile.createDirectory(spoolDirectory, mode: 0o700)
+        // Prove the directory is writable now rather than after acting.
+        let lock = try FileLock.acquire(path: lockPath, timeout: lockTimeout)
+        lock.release()
+    }
+
+    /// The state directory chosen by `--state-dir`, else `$CONSUL_HANDLERS_STATE_DIR`, else
+    /// `$XDG_STATE_HOME/consul-handlers`, else `~/.local/state/consul-handlers`.
+    public static func defaultDirectory(environment: (String) -> String?) -> String? {
+        if let dir = environment("CONSUL_HANDLERS_STATE_DIR"), !dir.isEmpty { return dir }
+        if let dir = environment("XDG_STATE_HOME"), !dir.isEmpty { return dir + "/consul-handlers" }
+        if let home = environment("HOME"), !home.isEmpty { return home + "/.local/state/consul-handlers" }
+        return nil
+    }
+
+    /// Runs `body` on the state under the lock and saves it if `body` changed it.
+    public func update<T>(_ body: (inout HealState) throws(SystemError) -> T) throws(SystemError) -> T {
+        let lock = try FileLock.acquire(path: lockPath, timeout: lockTimeout)
+        defer { lock.release() }
+        var state = try load()
+        let before = state
+        let result = try body(&state)
+        if state != before || !FileIO.exists(statePath) {
+            try AtomicFile.write(state.encoded(), to: statePath, mode: 0o600)
+        }
+        return result
+    }
+
+    /// Reads the state without the lock (for `status`: a consistent snapshot, thanks to rename).
+    public func snapshot() throws(SystemError) -> HealState { try load() }
+
+    /// Loads the state; a missing file is an empty state; a corrupt one is moved aside with a
+    /// warning and replaced by an empty state (whose first delivery is then a baseline).
+    private func load() throws(SystemError) -> HealState {
+        guard FileIO.exists(statePath) else { return HealState() }
+        let bytes = try FileIO.readFile(statePath)
+        do {
+            return try HealState(decoding: bytes)
+        } catch {
+            let aside = statePath + ".corrupt-" + String(Int(Time.wallSeconds()))
+            try AtomicFile.rename(statePath, to: aside)
+            warn("state file \(statePath) is unreadable (\(error.description)); moved it to \(aside) and started afresh (the next delivery is a baseline)")
+            return HealState()
+        }
+    }
+
+    // MARK: Spool
+
+    /// An action to retry later.
+    public struct SpoolEntry: Sendable, Equatable {
+        /// Unique per incident occurrence: a target failing again later gets a new entry.
+        public var key: String
+        public var route: String
+        public var incidentID: String
+        public var incidentJSON: [UInt8]
+        public var attempts: Int
+        public var firstFailure: Double
+        public var lastError: String
+    }
+
+    /// The file name for a spool key (safe characters only).
+    static func fileName(_ key: String) -> String {
+        PercentEncoding.encode(key).replacingPercent() + ".json"
+    }
+
+    public func writeSpool(_ entry: SpoolEntry) throws(SystemError) {
+        var writer = JSONWriter()
+        writer.object { object in
+            object.field("key", entry.key)
+            object.field("route", entry.route)
+            object.field("incidentID", entry.incidentID)
+            object.field("attempts", entry.attempts)
+            object.field("firstFailure", entry.firstFailure)
+            object.field("lastError", entry.lastError)
+            object.field("incident", String(decoding: entry.incidentJSON, as: UTF8.self))
+        }
+        try AtomicFile.write(writer.bytes, to: spoolDirectory + "/" + Self.fileName(entry.key), mode: 0o600)
+    }
+
+    public func removeSpool(key: String) throws(SystemError) {
+        let path = spoolDirectory + "/" + Self.fileName(key)
+        if FileIO.exists(path) { try AtomicFile.remove(path) }
+    }
+
+    /// Every spooled entry (unreadable ones are reported and skipped, never deleted).
+    public func spool() throws(SystemError) -> [SpoolEntry] {
+        var entries: [SpoolEntry] = []
+        for name in try AtomicFile.listDirectory(spoolDirectory).sorted() where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let path = spoolDirectory + "/" + name
+            let bytes = try FileIO.readFile(path)
+            guard case .object(let f)? = try? JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
+                let key = f["key"]?.string, let route = f["route"]?.string, let id = f["incidentID"]?.string,
+                let incident = f["incident"]?.string
+            else {
+                warn("spool entry \(path) is unreadable; left in place")
+                continue
+            }
+            entries.append(SpoolEntry(
+                key: key, route: route, incidentID: id, incidentJSON: Array(incident.utf8), attempts: f["attempts"]?.int ?? 0,
+                firstFailure: f["firstFailure"]?.double ?? 0, lastError: f["lastError"]?.string ?? ""))
+        }
+        return entries
+    }
+
+    // MARK: Dead letters
+
+    /// Keeps a payload that could not be read, so an operator can see what Consul sent.
+    /// Returns the file it was written to.
+    @discardableResult
+    public func deadLetter(_ bytes: [UInt8], consulIndex: UInt64?, error: String, time: Double) throws(SystemError) -> String {
+        try AtomicFile.createDirectory(deadLetterDirectory, mode: 0o700)
+        let stamp = Timestamp.iso8601(time).replacingColons()
+        let base = deadLetterDirectory + "/" + stamp + "-" + (consulIndex.map(String.init) ?? "noindex") + "-" + String(Int(Time.monotonicSeconds() * 1e6) % 1_000_000)
+        try AtomicFile.write(bytes, to: base + ".payload", mode: 0o600)
+        var writer = JSONWriter()
+        writer.object { object in
+            object.field("time", Timestamp.iso8601(time))
+            object.field("consulIndex", consulIndex)
+            object.field("error", error)
+            object.field("bytes", bytes.count)
+            object.field("payload", base + ".payload")
+        }
+        writer.append(raw: "\n")
+        try AtomicFile.write(writer.bytes, to: base + ".json", mode: 0o600)
+        return base + ".payload"
+    }
+
+    /// Dead-letter payload files, oldest first.
+    public func deadLetters() -> [String] {
+        ((try? AtomicFile.listDirectory(deadLetterDirectory)) ?? []).filter { $0.hasSuffix(".payload") }.sorted()
+    }
+}
+
+extension String {
+    func replacingPercent() -> String { String(map { $0 == "%" ? "_" : $0 }) }
+    func replacingColons() -> String { String(map { $0 == ":" ? "-" : $0 }) }
+}

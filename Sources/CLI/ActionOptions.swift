@@ -114,3 +114,31 @@ extension String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
+
+/// Jenkins credentials from the environment and secret files.
+public enum JenkinsSecrets {
+    /// `JENKINS_USER` (or `user`) with `JENKINS_API_TOKEN` or `JENKINS_PASSWORD` (or the files),
+    /// and `JENKINS_BUILD_TOKEN` (or its file). A file wins over the environment.
+    public static func resolve(
+        user: String?, tokenFile: String?, passwordFile: String?, buildTokenFile: String?, environment: (String) -> String?
+    ) throws(CommandError) -> (JenkinsCredentials, String?) {
+        let user = user ?? environment("JENKINS_USER").flatMap { $0.isEmpty ? nil : $0 }
+        var token = environment("JENKINS_API_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        var password = environment("JENKINS_PASSWORD").flatMap { $0.isEmpty ? nil : $0 }
+        var buildToken = environment("JENKINS_BUILD_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        if let file = tokenFile { token = try Secrets.readFile(file, option: "token file") }
+        if let file = passwordFile { password = try Secrets.readFile(file, option: "password file") }
+        if let file = buildTokenFile { buildToken = try Secrets.readFile(file, option: "build token file") }
+        if token != nil && password != nil {
+            throw .usage("both an API token and a password are set: give one (an API token is recommended)")
+        }
+        let credentials: JenkinsCredentials
+        if let secret = token ?? password {
+            guard let user else { throw .usage("a Jenkins \(token != nil ? "API token" : "password") is set but no user: set JENKINS_USER or --user") }
+            credentials = token != nil ? .apiToken(user: user, token: secret) : .password(user: user, password: secret)
+        } else {
+            credentials = .anonymous
+        }
+        return (credentials, buildToken)
+    }
+}

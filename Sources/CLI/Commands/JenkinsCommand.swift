@@ -104,26 +104,10 @@ public enum JenkinsCommand: Command {
         return .run(options)
     }
 
-    /// Resolves credentials from the environment and secret files.
     static func credentials(_ options: Options, environment: (String) -> String?) throws(CommandError) -> (JenkinsCredentials, String?) {
-        let user = options.user ?? environment("JENKINS_USER").flatMap { $0.isEmpty ? nil : $0 }
-        var token = environment("JENKINS_API_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
-        var password = environment("JENKINS_PASSWORD").flatMap { $0.isEmpty ? nil : $0 }
-        var buildToken = environment("JENKINS_BUILD_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
-        if let file = options.tokenFile { token = try Secrets.readFile(file, option: "--token-file") }
-        if let file = options.passwordFile { password = try Secrets.readFile(file, option: "--password-file") }
-        if let file = options.buildTokenFile { buildToken = try Secrets.readFile(file, option: "--build-token-file") }
-        if token != nil && password != nil {
-            throw .usage("both an API token and a password are set: give one (an API token is recommended)")
-        }
-        let credentials: JenkinsCredentials
-        if let secret = token ?? password {
-            guard let user else { throw .usage("a Jenkins \(token != nil ? "API token" : "password") is set but no user: set JENKINS_USER or --user") }
-            credentials = token != nil ? .apiToken(user: user, token: secret) : .password(user: user, password: secret)
-        } else {
-            credentials = .anonymous
-        }
-        return (credentials, buildToken)
+        try JenkinsSecrets.resolve(
+            user: options.user, tokenFile: options.tokenFile, passwordFile: options.passwordFile,
+            buildTokenFile: options.buildTokenFile, environment: environment)
     }
 
     public static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode {

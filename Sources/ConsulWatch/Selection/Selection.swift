@@ -40,6 +40,12 @@ public struct Selection: Sendable, Hashable {
         public var maintenance: HealthCheck.Maintenance
         /// The operator's reason (the maintenance check's `Notes`).
         public var reason: String
+
+        public init(check: SelectedCheck, maintenance: HealthCheck.Maintenance, reason: String) {
+            self.check = check
+            self.maintenance = maintenance
+            self.reason = reason
+        }
     }
 
     /// The watch type the payload was read as.
@@ -56,6 +62,19 @@ public struct Selection: Sendable, Hashable {
         public var nodes: Set<String> = []
         public var services: Set<String> = []
         public var checkCount = 0
+
+        public init(nodes: Set<String> = [], services: Set<String> = [], checkCount: Int = 0) {
+            self.nodes = nodes
+            self.services = services
+            self.checkCount = checkCount
+        }
+    }
+
+    public init(type: WatchType, checks: [SelectedCheck], silenced: [Silenced] = [], population: Population = Population()) {
+        self.type = type
+        self.checks = checks
+        self.silenced = silenced
+        self.population = population
     }
 
     /// Unique service names of the selected checks, in first-seen order (the seed's output).

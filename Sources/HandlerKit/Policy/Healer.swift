@@ -74,27 +74,29 @@ public struct Healer: Sendable {
             claimDuration: timeout + 60)
     }
 
-    /// Handles one delivery's selection.
-    public func handle(_ selection: Selection, consulIndex: UInt64?, digest: String) throws(SystemError) -> Report {
+    /// Retries the spool alone (`consul-heal flush`): no delivery, no decisions.
+    public func flush() throws(SystemError) -> Report {
+        try handle(nil, consulIndex: nil, digest: "")
+    }
+
+    /// Handles one delivery's selection (nil: only retry the spool).
+    public func handle(_ selection: Selection?, consulIndex: UInt64?, digest: String) throws(SystemError) -> Report {
         let now = clock.now()
-        var incidents = Incident.group(selection.checks, by: groupBy)
-        if groupBy != .node {
-            for incident in incidents where incident.isNodeFailure && incident.service == nil {
-                log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
-                journalRecord(event: "node-failure", time: now) { record in
-                    record.add("consulIndex", consulIndex)
-                    record.add("incident", incident.id)
-                    record.add("target", incident.target)
-                    record.add("check", incident.checks[0].checkID)
-                }
+        let isFlush = selection == nil
+        let selection = selection ?? Selection(type: .checks, checks: [], silenced: [], population: .init())
+
+        let (delivery, nodeFailures) = Self.delivery(selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now)
+        let incidents = delivery.incidents
+        for incident in nodeFailures {
+            log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
+            journalRecord(event: "node-failure", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("incident", incident.id)
+                record.add("target", incident.target)
+                record.add("check", incident.checks[0].checkID)
             }
-            incidents.removeAll { $0.isNodeFailure && $0.service == nil }
         }
-        let silencedChecks = Dictionary(grouping: selection.silenced, by: { Incident.id(of: $0.check, groupBy: groupBy) })
-        let silenced = Incident.group(selection.silenced.map(\.check), by: groupBy).map { incident in
-            (incident: incident, reason: silencedChecks[incident.id].map { Self.describe($0[0]) } ?? "maintenance")
-        }
-        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: now, incidents: incidents, silenced: silenced, services: selection.population.services)
+        let silenced = delivery.silenced
 
         var report = Report()
         var work: [Work] = []
@@ -107,7 +109,7 @@ public struct Healer: Sendable {
             let claimant = self.claimant
             let claimUntil = now + timeout + 60
             let (result, retries) = try store.update { (state) throws(SystemError) in
-                let result = engine.decide(delivery, state: &state)
+                let result = isFlush ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
                 var retries: [Work] = []
                 if !dryRun {
                     for entry in try store.spool() {
@@ -258,7 +260,26 @@ public struct Healer: Sendable {
         }
     }
 
-    static func describe(_ silenced: Selection.Silenced) -> String {
+    /// The delivery the policy sees for a selection: incidents grouped, maintenance-silenced
+    /// incidents with their reason, and node failures (which, unless grouping by node, are
+    /// reported but never remediated: a dead node's service checks are stale).
+    public static func delivery(_ selection: Selection, groupBy: GroupBy, watch: String, consulIndex: UInt64?, time: Double) -> (delivery: Delivery, nodeFailures: [Incident]) {
+        var incidents = Incident.group(selection.checks, by: groupBy)
+        var nodeFailures: [Incident] = []
+        if groupBy != .node {
+            nodeFailures = incidents.filter { $0.isNodeFailure && $0.service == nil }
+            incidents.removeAll { $0.isNodeFailure && $0.service == nil }
+        }
+        let reasons = Dictionary(grouping: selection.silenced, by: { Incident.id(of: $0.check, groupBy: groupBy) })
+        let silenced = Incident.group(selection.silenced.map { $0.check }, by: groupBy).map { incident in
+            (incident: incident, reason: reasons[incident.id].map { describe($0[0]) } ?? "maintenance")
+        }
+        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: selection.population.services)
+        return (delivery, nodeFailures)
+    }
+
+    /// Why a check is silenced, in words.
+    public static func describe(_ silenced: Selection.Silenced) -> String {
         let scope: String
         switch silenced.maintenance {
         case .node(let node): scope = "node \(node) is in maintenance"

@@ -11,6 +11,12 @@ public struct HealState: Sendable, Equatable {
         public var lastIndex: UInt64?
         public var deliveries: Int
         public var lastDelivery: Double
+
+        public init(lastIndex: UInt64?, deliveries: Int, lastDelivery: Double) {
+            self.lastIndex = lastIndex
+            self.deliveries = deliveries
+            self.lastDelivery = lastDelivery
+        }
     }
 
     /// One target (an incident identity) and its history.

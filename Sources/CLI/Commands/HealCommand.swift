@@ -16,6 +16,7 @@ public enum HealCommand: Command {
         public var stateless = false
         public var dryRun = false
         public var record: String?
+        public var journal: String?
         public var json = false
         public var fresh = false
         public var type: WatchType?
@@ -54,6 +55,7 @@ public enum HealCommand: Command {
           --no-state              run without memory (every failing target, every time)
           --dry-run               decide, but only print what would be done
           --record DIR            also keep each payload in DIR (with its CONSUL_INDEX and time) for replay
+          --journal FILE          overrides journal.file of the configuration (one JSON line per decision)
           --type TYPE             read payloads as this watch type instead of detecting it
           --fresh                 explain: ignore the state directory, assume no history
           --json                  status: print JSON
@@ -88,6 +90,7 @@ public enum HealCommand: Command {
                 case "--no-state": try ArgumentScanner.flag(option, attached: attached); options.stateless = true
                 case "--dry-run": try ArgumentScanner.flag(option, attached: attached); options.dryRun = true
                 case "--record": options.record = try scanner.value(for: option, attached: attached)
+                case "--journal": options.journal = try scanner.value(for: option, attached: attached)
                 case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
                 case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
                 case "--type":
@@ -209,8 +212,8 @@ public enum HealCommand: Command {
             routes.append(route)
         }
         var journal: LogSink? = nil
-        if let spec = config.journal {
-            let sink = LogSink(destination: .file(spec.file, fsync: false), format: spec.format)
+        if let file = options.journal ?? config.journal?.file {
+            let sink = LogSink(destination: .file(file, fsync: false), format: config.journal?.format ?? .jsonl)
             do { try sink.prepare() } catch { throw CommandError(.ioError, "journal: \(error.description)") }
             journal = sink
         }
@@ -338,7 +341,7 @@ public enum HealCommand: Command {
             context.print("\(header): \(selection.checks.count) selected\(result.baseline ? " (baseline)" : "")")
             for failure in nodeFailures { context.print("  \(failure.target): node-failure: not remediated") }
             if let tripped = result.breakerTripped { context.print("  ALERT blast radius: \(tripped.joined(separator: ", "))") }
-            for decision in result.decisions { context.print("  \(decision.target): \(decision.name): \(decision.reason)") }
+            for decision in result.decisions { context.print("  \(decision.target): \(decision.reason)") }
         }
         return .success
     }

@@ -48,6 +48,8 @@ public struct Healer: Sendable {
         public var decisions: [Decision] = []
         public var actions: [ActionReport] = []
         public var spooled = 0
+        /// True when the delivery only established the baseline.
+        public var baseline = false
         public var failed: Bool { actions.contains { $0.outcome.isFailure } }
     }
 
@@ -128,6 +130,7 @@ public struct Healer: Sendable {
                 return (result, retries)
             }
             report.decisions = result.decisions
+            report.baseline = result.baseline
             alertTargets = result.breakerTripped
             work += retries
         } else {
@@ -141,6 +144,17 @@ public struct Healer: Sendable {
             case .act: work.append(Work(kind: .remediate, incident: incident, route: route))
             case .escalate: work.append(Work(kind: .escalate, incident: incident, route: route))
             default: break
+            }
+        }
+        if !isFlush {
+            journalRecord(event: "delivery", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("digest", digest)
+                record.add("type", selection.type.rawValue)
+                record.add("checks", selection.population.checkCount)
+                record.add("selected", selection.checks.count)
+                record.add("incidents", incidents.count)
+                record.add("baseline", report.baseline)
             }
         }
         for decision in report.decisions {

@@ -270,6 +270,13 @@ struct MalformedInputTests {
         #expect(throws: SelectionError.invalidPayload(error)) {
             try Selection.select(from: bytes, criteria: SelectionCriteria())
         }
+        // Also when the incomplete check would not be selected anyway (streaming skips its model).
+        let passing = replacing(#"},{"Node":"web-02","Name":"Service 'web' check","Status":"critical""#, with: #"},{"Node":"web-02","Name":"Service 'web' check","Status":"passing""#, in: bytes)
+        let passingError = try #require(decodeError(passing))
+        #expect(passingError.problem == .missingField("CheckID"))
+        #expect(throws: SelectionError.invalidPayload(passingError)) {
+            try Selection.select(from: passing, criteria: SelectionCriteria())
+        }
     }
 
     // MARK: Strings
@@ -408,8 +415,10 @@ struct MalformedInputTests {
     @Test("malformed numbers are syntax errors", arguments: ["01", "-", "1.", "1e", "+1", ".5", "1e+", "0x10"])
     func malformedNumbers(number: String) throws {
         let bytes = replacing(#""CreateIndex":24"#, with: #""CreateIndex":"# + number, in: Self.critical)
-        let error = try #require(decodeError(bytes))
-        #expect(error.isSyntaxError, "\(number): \(error)")
+        for type in [nil, WatchType.checks] {
+            let error = try #require(decodeError(bytes, as: type))
+            #expect(error.isSyntaxError, "\(number): \(error)")
+        }
         // Also when the number sits in a field that is skipped.
         let skipped = replacing(#""Notes":"""#, with: #""Notes":"","Future":"# + number, in: Self.critical)
         let skippedError = try #require(decodeError(skipped))

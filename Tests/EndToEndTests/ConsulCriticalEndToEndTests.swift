@@ -263,14 +263,20 @@ struct ConsulCriticalEndToEndTests {
     @Test("a ~100 MB payload: read whole and answered, or refused cleanly", .timeLimit(.minutes(3)))
     func hundredMegabytes() throws {
         // Passing checks on many nodes (a whole-cluster `checks` watch), then one critical check.
-        let passing = String(decoding: Self.critical.dropFirst().dropLast(2), as: UTF8.self)
-            .replacingOccurrences(of: #""Status":"critical""#, with: #""Status":"passing""#)
+        let passing = Array(String(decoding: Self.critical.dropFirst().dropLast(2), as: UTF8.self)
+            .replacingOccurrences(of: #""Status":"critical""#, with: #""Status":"passing""#).utf8)
+        // Split the check around its node name, to give every copy a node of its own cheaply.
+        let nodeValue = Array(#"{"Node":""#.utf8)
+        #expect(Array(passing.prefix(nodeValue.count)) == nodeValue)
+        let tail = Array(passing.dropFirst(nodeValue.count + "web-02".utf8.count))
         var payload: [UInt8] = []
         payload.reserveCapacity(101 << 20)
         payload.append(UInt8(ascii: "["))
         var count = 0
         while payload.count < 100 << 20 {
-            payload += Array(passing.replacingOccurrences(of: #""Node":"web-02""#, with: #""Node":"node-\#(count)""#).utf8)
+            payload.append(contentsOf: nodeValue)
+            payload.append(contentsOf: "node-\(count)".utf8)
+            payload.append(contentsOf: tail)
             payload.append(UInt8(ascii: ","))
             count += 1
         }

@@ -222,7 +222,16 @@ public struct JSONReader: ~Copyable {
             position += 1
         }
         if position == start {
+            if position < end, base[position] == UInt8(ascii: "-") {
+                // A negative number is a number, just not one an index can hold.
+                let text = try numberText()
+                throw error(.numberOutOfRange(text, expected: "an unsigned integer"), at: start)
+            }
             throw try mismatch(expected: "an unsigned integer")
+        }
+        if position - start > 1, base[start] == UInt8(ascii: "0") {
+            // JSON numbers have no leading zeros (`01`).
+            throw error(.unexpectedByte(base[start + 1], expected: "',' or the end of the number after a leading 0"), at: start + 1)
         }
         if position < end, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(base[position]) {
             position = start
@@ -291,7 +300,7 @@ public struct JSONReader: ~Copyable {
         case .number: _ = try numberText()
         case .bool: _ = try readBool()
         case .null:
-            guard readNullIfPresent() else { throw error(.unexpectedByte(base[position], expected: "null")) }
+            guard readNullIfPresent() else { try validateLiteral(); return }
         }
     }
 
@@ -316,7 +325,34 @@ public struct JSONReader: ~Copyable {
     /// A type-mismatch error for the value at the current position, which it describes.
     public mutating func mismatch(expected: String) throws(JSONError) -> JSONError {
         let found = try peekKind()
+        // Only a well-formed value is "of the wrong type": a literal or a number cut short by the
+        // end of the input, or misspelt, is a syntax error, reported as such.
+        let start = position
+        switch found {
+        case .bool, .null: try validateLiteral()
+        case .number: _ = try numberText()
+        case .string, .object, .array: break
+        }
+        position = start
         return error(.typeMismatch(expected: expected, found: found.description))
+    }
+
+    /// Checks that `true`, `false` or `null` (chosen by the byte at the current position) follows
+    /// in full; throws the syntax error otherwise. Consumes nothing.
+    private func validateLiteral() throws(JSONError) {
+        let word: StaticString
+        switch base[position] {
+        case UInt8(ascii: "t"): word = "true"
+        case UInt8(ascii: "f"): word = "false"
+        default: word = "null"
+        }
+        let expected = "'\(word)'"
+        for index in 0..<word.utf8CodeUnitCount {
+            guard position + index < end else { throw error(.unexpectedEnd(expected: expected), at: end) }
+            guard base[position + index] == word.utf8Start[index] else {
+                throw error(.unexpectedByte(base[position + index], expected: expected), at: position + index)
+            }
+        }
     }
 
     // MARK: - Internals

@@ -97,21 +97,26 @@ public struct HealthCheck: Sendable, Hashable, Codable {
         public var serviceName = ""
         public var status = CheckStatus.other("")
         public var isMaintenance = false
+        /// True when the check has `Node`, `CheckID` and `Status`; when false the full model must be
+        /// read, so that the missing field is reported.
+        public var hasRequiredFields = false
 
         init() {}
 
         /// Reads (and validates) a whole check object, keeping only the skim fields.
         public init(reading reader: inout JSONReader) throws(JSONError) {
             var skim = Skim()
+            var seen: (node: Bool, checkID: Bool, status: Bool) = (false, false, false)
             try reader.readObject { (key, reader) throws(JSONError) in
                 switch key {
-                case "Status": skim.status = CheckStatus(try reader.readString())
-                case "Node": skim.node = try reader.readString()
+                case "Status": skim.status = CheckStatus(try reader.readString()); seen.status = true
+                case "Node": skim.node = try reader.readString(); seen.node = true
                 case "ServiceName": skim.serviceName = try reader.readStringField() ?? ""
-                case "CheckID": skim.isMaintenance = try reader.readString().hasPrefix("_")
+                case "CheckID": skim.isMaintenance = try reader.readString().hasPrefix("_"); seen.checkID = true
                 default: try reader.skipValue()
                 }
             }
+            skim.hasRequiredFields = seen.node && seen.checkID && seen.status
             self = skim
         }
     }

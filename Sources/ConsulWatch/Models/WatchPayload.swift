@@ -112,6 +112,10 @@ extension WatchType {
                             members.insert(key.string)
                             try reader.skipValue()
                         }
+                    } else {
+                        // Validate it like an object would be, so that malformed JSON (cut short,
+                        // nested 10 000 deep) is reported as such, not as a wrong element type.
+                        try reader.skipValue()
                     }
                     throw JSONError(.trailingData, offset: -1, line: 0, column: 0)
                 }

@@ -129,7 +129,7 @@ public struct CheckSelector: Sendable {
     /// True when a skimmed check may be selected or is a maintenance check, so the full model
     /// must be read; false when counting it is all there is to do.
     public func needsModel(_ skim: HealthCheck.Skim) -> Bool {
-        skim.isMaintenance || criteria.statuses.isEmpty || criteria.statuses.contains(skim.status)
+        !skim.hasRequiredFields || skim.isMaintenance || criteria.statuses.isEmpty || criteria.statuses.contains(skim.status)
     }
 
     /// Counts a skimmed check that ``needsModel(_:)`` ruled out.

@@ -109,7 +109,7 @@ public enum Signals {
     }
 }
 
-/// The process environment, read once.
+/// The process environment.
 public enum Environment {
     /// The value of an environment variable.
     public static func value(_ name: String) -> String? {
@@ -123,7 +123,7 @@ public enum Terminal {
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 }
 
-/// Ends the process at once with `status`, without running atexit handlers twice.
+/// Ends the process with `status` (atexit handlers and stdio flushing run, as with `exit`).
 public func exitProcess(_ status: Int32) -> Never {
     exit(status)
 }

@@ -23,6 +23,7 @@ public enum Time {
     /// Sleeps for `seconds`, resuming after signals.
     public static func sleep(seconds: Double) {
         guard seconds > 0 else { return }
+        let seconds = min(seconds, 365 * 86_400)  // Int(.infinity) would trap
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         var remaining = timespec()
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }

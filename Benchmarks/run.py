@@ -68,56 +68,77 @@ class Sample:
 
 # ------------------------------------------------------------------ running processes
 
-def run(argv, stdin=None, env=None, stdout=None, ok=(0,), label=None):
+TIME = "/usr/bin/time"
+
+
+def run(argv, stdin=None, env=None, stdout=None, ok=(0,), label=None, rss=False):
     """Run argv once, stdin from a file path; return a Sample. stdout: a path or None (/dev/null).
 
-    Wall time is from just before spawning to the reap; rusage comes from wait4 of that child.
+    Wall time is from just before spawning to the reap (wait4). With rss=True the command runs
+    under GNU time and the Sample's rss_kb is its %M (the child's own peak); without it, rss_kb
+    is wait4's ru_maxrss, which on Linux has this Python process's RSS as a floor (the child
+    starts as a vfork of it), so it is only meaningful for children much larger than that.
     A failing exit status raises NotAvailable with the last line of stderr."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    with tempfile.TemporaryFile() as err:
-        fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
-        fout = open(stdout, "wb") if stdout else subprocess.DEVNULL
-        try:
-            start = time.perf_counter()
+    rss_file = None
+    if rss and os.access(TIME, os.X_OK):
+        rss_file = tempfile.NamedTemporaryFile(prefix="rss-", delete=False)
+        rss_file.close()
+        argv = [TIME, "-f", "%M", "-o", rss_file.name] + list(argv)
+        name = os.path.basename(argv[5])
+    else:
+        name = os.path.basename(argv[0])
+    try:
+        with tempfile.TemporaryFile() as err:
+            fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
+            fout = open(stdout, "wb") if stdout else subprocess.DEVNULL
             try:
-                proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=err, env=full_env, close_fds=True)
-            except OSError as error:
-                raise NotAvailable("%s: %s" % (os.path.basename(argv[0]), error.strerror))
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-        finally:
-            if stdin:
-                fin.close()
-            if stdout:
-                fout.close()
-        if proc.returncode not in ok:
-            err.seek(0)
-            lines = [l for l in err.read().decode("utf-8", "replace").splitlines() if l.strip()]
-            why = lines[-1] if lines else "no message"
-            raise NotAvailable("%s exited %d: %s" % (label or os.path.basename(argv[0]), proc.returncode, why[:160]))
-    return Sample(wall, usage.ru_maxrss, proc.returncode)
+                start = time.perf_counter()
+                try:
+                    proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=err, env=full_env, close_fds=True)
+                except OSError as error:
+                    raise NotAvailable("%s: %s" % (name, error.strerror))
+                _, status, usage = os.wait4(proc.pid, 0)
+                wall = time.perf_counter() - start
+                proc.returncode = os.waitstatus_to_exitcode(status)
+            finally:
+                if stdin:
+                    fin.close()
+                if stdout:
+                    fout.close()
+            if proc.returncode not in ok:
+                err.seek(0)
+                lines = [l for l in err.read().decode("utf-8", "replace").splitlines()
+                         if l.strip() and not l.startswith("Command exited with non-zero status")]
+                why = lines[-1] if lines else "no message"
+                raise NotAvailable("%s exited %d: %s" % (label or name, proc.returncode, why[:160]))
+        peak = usage.ru_maxrss
+        if rss_file is not None:
+            with open(rss_file.name) as f:
+                numbers = [l.strip() for l in f if l.strip().isdigit()]
+            if numbers:
+                peak = int(numbers[-1])
+        return Sample(wall, peak, proc.returncode)
+    finally:
+        if rss_file is not None:
+            os.unlink(rss_file.name)
 
 
 def interleaved(runs, *commands):
-    """Each command is a function(i) -> Sample. One untimed warm-up each, then `runs` rounds
-    in which every command runs once. Returns a list (per command) of Samples."""
-    for command in commands:
-        command(-1)
+    """Each command is a function(i, rss) -> Sample. One untimed warm-up each (run under GNU
+    time: its peak RSS is the figure reported), then `runs` rounds in which every command runs
+    once. Returns, per command, (list of timed Samples, peak RSS in KB)."""
+    peaks = [command(-1, True).rss_kb for command in commands]
     results = [[] for _ in commands]
     for i in range(runs):
         for k, command in enumerate(commands):
-            results[k].append(command(i))
-    return results
+            results[k].append(command(i, False))
+    return [(samples, peak) for samples, peak in zip(results, peaks)]
 
 
 def median(samples):
     return statistics.median(s.wall for s in samples)
-
-
-def peak_rss(samples):
-    return max(s.rss_kb for s in samples)
 
 
 def warm(path):
@@ -246,19 +267,20 @@ def ms(seconds):
 
 
 def mb(kb):
-    return "" if kb is None else "%.1f MB" % (kb / 1024)
+    return "" if kb is None else "%.1f MiB" % (kb / 1024)
 
 
 def timing_row(row, ours, base, runs):
-    row.ours, row.base = median(ours), median(base)
+    """ours, base: (samples, peak RSS) as interleaved() returns them."""
+    row.ours, row.base = median(ours[0]), median(base[0])
     row.ours_text, row.base_text = ms(row.ours), ms(row.base)
     row.ratio = row.ours / row.base
-    row.ours_rss, row.base_rss = peak_rss(ours), peak_rss(base)
+    row.ours_rss, row.base_rss = ours[1], base[1]
     row.note = (row.note + "; " if row.note else "") + "median of %d" % runs
 
 
 def print_table(rows, out=sys.stdout):
-    headers = ["#", "benchmark", "ours", "baseline", "ratio", "target", "result", "ours RSS", "base RSS"]
+    headers = ["#", "benchmark", "ours", "baseline", "ratio", "target", "result", "ours peak RSS", "base peak RSS"]
     table = []
     for r in rows:
         target = ""
@@ -348,7 +370,7 @@ class Bench:
     def bench_a(self):
         for label, count, key in (("1k", 1000, "a1k"), ("10k", 10000, "a10k"), ("40k", 40000, "a40k")):
             speed = self.row("a-%s" % label, "names, %s checks vs jq" % label, ("<=", 0.25) if count == 40000 else None)
-            same = self.row("a-%s-eq" % label, "names, %s: same set as jq | sort -u" % label)
+            same = self.row("a-%s-eq" % label, "names, %s: same set as jq (sort -u)" % label)
             rows = [speed, same]
             memory = None
             if count == 40000:
@@ -375,16 +397,16 @@ class Bench:
                 self.say("a: timing %s checks (%d runs)" % (label, runs))
                 ours, base = interleaved(
                     runs,
-                    lambda i: run([critical, "--format", "names"], payload, env),
-                    lambda i: run([jq, "-r", JQ_FILTER], payload, env))
+                    lambda i, rss: run([critical, "--format", "names"], payload, env, rss=rss),
+                    lambda i, rss: run([jq, "-r", JQ_FILTER], payload, env, rss=rss))
                 timing_row(speed, ours, base, runs)
-                speed.note += "; payload %.1f MB" % (size / 1e6)
+                speed.note += "; payload %.1f MiB (%d bytes)" % (size / 1048576, size)
                 if memory is not None:
-                    memory.ours_rss = peak_rss(ours)
+                    memory.ours_rss = ours[1]
                     memory.ours_text = mb(memory.ours_rss)
-                    memory.base_text = "%.1f MB" % (size / 1048576)
+                    memory.base_text = "%.1f MiB" % (size / 1048576)
                     memory.ratio = memory.ours_rss * 1024 / size
-                    memory.note = "baseline column: the payload size; jq peaked at %s" % mb(peak_rss(base))
+                    memory.note = "baseline column: the payload size; jq peaked at %s" % mb(base[1])
 
             self.guarded(rows, body)
 
@@ -403,8 +425,8 @@ class Bench:
             self.say("b: timing 10-check payload (%d runs)" % runs)
             ours, base = interleaved(
                 runs,
-                lambda i: run([critical, "--format", "names"], payload, env),
-                lambda i: run([bash, script], payload, env))
+                lambda i, rss: run([critical, "--format", "names"], payload, env, rss=rss),
+                lambda i, rss: run([bash, script], payload, env, rss=rss))
             timing_row(r, ours, base, runs)
 
         self.guarded([r], body)
@@ -431,10 +453,10 @@ class Bench:
                 self.say("c: timing one trigger (%d runs)" % runs)
                 ours, base = interleaved(
                     runs,
-                    lambda i: run([jenkins, "--no-state", "--url", ours_url], payload,
-                                  {"CONSUL_INDEX": self.next_index()}),
-                    lambda i: run([bash, script], payload,
-                                  {"CONSUL_INDEX": self.next_index(), "JENKINS_URL": seed_url}))
+                    lambda i, rss: run([jenkins, "--no-state", "--url", ours_url], payload,
+                                  {"CONSUL_INDEX": self.next_index()}, rss=rss),
+                    lambda i, rss: run([bash, script], payload,
+                                  {"CONSUL_INDEX": self.next_index(), "JENKINS_URL": seed_url}, rss=rss))
             finally:
                 summaries = []
                 for fake in fakes:
@@ -478,7 +500,7 @@ class Bench:
                 argv += ["--url", fake_ours.url]
                 ours_runs = self.runs("d_ours")
                 self.say("d: timing ours, 500 triggers (%d runs)" % ours_runs)
-                (ours,) = interleaved(ours_runs, lambda i: run(argv, payload, {"CONSUL_INDEX": self.next_index()}))
+                (ours,) = interleaved(ours_runs, lambda i, rss: run(argv, payload, {"CONSUL_INDEX": self.next_index()}, rss=rss))
             finally:
                 summary_ours = fake_ours.stop()
             fake_seed = FakeJenkins(fake_bin, *flags)
@@ -487,14 +509,13 @@ class Bench:
                 self.say("d: timing the seed's loop, 500 triggers (%d runs, ~15 s each)" % seed_runs)
                 # The seed is slow (one curl process per service): one warm-up would double the
                 # cost, so it has none; the page cache is warm from the runs above.
-                base = [run([bash, script], payload, {"CONSUL_INDEX": self.next_index(), "JENKINS_URL": fake_seed.url})
-                        for _ in range(seed_runs)]
+                # The first run goes through GNU time for the peak RSS (its ~1 ms is noise here).
+                samples = [run([bash, script], payload, {"CONSUL_INDEX": self.next_index(), "JENKINS_URL": fake_seed.url},
+                               rss=(k == 0)) for k in range(seed_runs)]
+                base = (samples, samples[0].rss_kb)
             finally:
                 summary_seed = fake_seed.stop()
-            r.ours, r.base = median(ours), median(base)
-            r.ours_text, r.base_text = ms(r.ours), ms(r.base)
-            r.ratio = r.ours / r.base
-            r.ours_rss, r.base_rss = peak_rss(ours), peak_rss(base)
+            timing_row(r, ours, base, ours_runs)
             r.note = "median of %d (ours) and %d (seed)" % (ours_runs, seed_runs)
             want_ours, want_seed = 500 * (ours_runs + 1), 500 * seed_runs
             got_ours, got_seed = summary_ours.get("triggers"), summary_seed.get("triggers")
@@ -565,8 +586,8 @@ class Bench:
             self.say("e: timing consul-heal on 10 checks (%d runs)" % runs)
             on, off = interleaved(
                 runs,
-                lambda i: run([heal, "--config", config], payload, {"CONSUL_INDEX": self.next_index()}),
-                lambda i: run([heal, "--config", config, "--no-state"], payload, {"CONSUL_INDEX": self.next_index()}))
+                lambda i, rss: run([heal, "--config", config], payload, {"CONSUL_INDEX": self.next_index()}, rss=rss),
+                lambda i, rss: run([heal, "--config", config, "--no-state"], payload, {"CONSUL_INDEX": self.next_index()}, rss=rss))
             timing_row(r1, on, off, runs)
             added = self.lines(log) - before
             r1.note += ("; log action: 1 record before timing, then %d while timing (expected %d: --no-state acts"
@@ -589,9 +610,9 @@ class Bench:
             self.say("e: timing consul-heal on 10k checks, 100 open incidents (%d runs)" % runs)
             on, parse, off = interleaved(
                 runs,
-                lambda i: run([heal, "--config", config], payload, {"CONSUL_INDEX": self.next_index()}),
-                lambda i: run([critical, "--count"], payload, {"CONSUL_INDEX": self.next_index()}),
-                lambda i: run([heal, "--config", config, "--no-state"], payload, {"CONSUL_INDEX": self.next_index()}))
+                lambda i, rss: run([heal, "--config", config], payload, {"CONSUL_INDEX": self.next_index()}, rss=rss),
+                lambda i, rss: run([critical, "--count"], payload, {"CONSUL_INDEX": self.next_index()}, rss=rss),
+                lambda i, rss: run([heal, "--config", config, "--no-state"], payload, {"CONSUL_INDEX": self.next_index()}, rss=rss))
             timing_row(r2, on, parse, runs)
             r2.note += ("; baseline: consul-critical --count on the same payload; pre-created: %d log records, "
                         "%s open incidents, state %.1f KB" % (opened, "?" if incidents is None else incidents,

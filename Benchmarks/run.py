@@ -50,7 +50,7 @@ JQ_FILTER = '.[] | select(.Status=="critical") | .ServiceName'
 # Timed repetitions per benchmark: default and --quick.
 RUNS = {
     "a1k": (15, 5), "a10k": (9, 3), "a40k": (5, 3),
-    "b": (30, 10), "c": (20, 7), "d_ours": (5, 2), "d_seed": (3, 1),
+    "b": (30, 10), "c": (20, 7), "d_ours": (3, 2), "d_seed": (3, 1),
     "e1": (25, 9), "e2": (11, 5),
 }
 
@@ -304,7 +304,13 @@ def print_table(rows, out=sys.stdout):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|", file=out)
     for line in table:
         print(fmt(line), file=out)
-    notes = [(r.key, "n/a: " + r.na if r.na is not None else r.note) for r in rows if r.note or r.na is not None]
+    notes, previous = [], None
+    for r in rows:
+        if r.na is not None:
+            notes.append((r.key, "n/a: " + (r.na if r.na != previous else "as above")))
+            previous = r.na
+        elif r.note:
+            notes.append((r.key, r.note))
     if notes:
         print("", file=out)
         for key, note in notes:
@@ -688,11 +694,14 @@ def main():
     print("")
     print_table(bench.rows)
     failed = [r.key for r in bench.rows if r.result == "FAIL"]
-    na = [r.key for r in bench.rows if r.na is not None]
+    targets = [r for r in bench.rows if r.target]
+    checks = [r for r in bench.rows if not r.target and r.result]
     print("")
-    print("targets: %d PASS, %d FAIL%s; %d n/a" % (
-        sum(1 for r in bench.rows if r.result == "PASS" and r.target), sum(1 for r in bench.rows if r.result == "FAIL" and r.target),
-        (" (" + ", ".join(failed) + ")") if failed else "", len(na)))
+    print("targets: %d PASS, %d FAIL%s, %d n/a; checks: %d PASS, %d FAIL" % (
+        sum(1 for r in targets if r.result == "PASS"), sum(1 for r in targets if r.result == "FAIL"),
+        "".join(" (%s)" % ", ".join(r.key for r in targets if r.result == "FAIL") if any(r.result == "FAIL" for r in targets) else ""),
+        sum(1 for r in targets if r.na is not None),
+        sum(1 for r in checks if r.result == "PASS"), sum(1 for r in checks if r.result == "FAIL")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "load_start": load_start, "load_end": load_end, "elapsed": elapsed,

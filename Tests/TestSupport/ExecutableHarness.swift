@@ -94,7 +94,9 @@ public enum ExecutableHarness {
     /// every word single-quoted, as Consul does for a `handler` string.
     ///
     /// Stdin is written and stdout/stderr are drained concurrently, so payloads larger than a
-    /// pipe buffer cannot deadlock; a child that exits without reading its stdin is fine.
+    /// pipe buffer cannot deadlock; a child that exits without reading its stdin is fine. The
+    /// child starts with every signal at its default action (SIGPIPE included) and no other
+    /// descriptors, as a handler started by the (Go) Consul agent does.
     public static func run(
         _ product: String, arguments: [String], stdin: [UInt8], environment: [String: String] = [:],
         viaShell: Bool = false, timeout: Double = 30
@@ -122,17 +124,24 @@ public enum ExecutableHarness {
         private let lock = NSLock()
         private var _stdout: [UInt8] = []
         private var _stderr: [UInt8] = []
+        private var _status: Int32?
 
         func setStdout(_ bytes: [UInt8]) { lock.lock(); _stdout = bytes; lock.unlock() }
         func setStderr(_ bytes: [UInt8]) { lock.lock(); _stderr = bytes; lock.unlock() }
+        func setStatus(_ status: Int32) { lock.lock(); _status = status; lock.unlock() }
         var stdout: [UInt8] { lock.lock(); defer { lock.unlock() }; return _stdout }
         var stderr: [UInt8] { lock.lock(); defer { lock.unlock() }; return _stderr }
+        var status: Int32? { lock.lock(); defer { lock.unlock() }; return _status }
     }
 
-    private static let ignoreSIGPIPE: Void = {
-        // Writing the payload to a child that exited without reading it must give EPIPE, not kill the tests.
-        _ = signal(SIGPIPE, SIG_IGN)
-    }()
+    public enum SpawnError: Error, CustomStringConvertible {
+        case failed(String, errno: Int32)
+        public var description: String {
+            switch self {
+            case .failed(let what, let code): return "\(what) failed: \(String(cString: strerror(code)))"
+            }
+        }
+    }
 
     /// Reads a descriptor to end of file.
     private static func drain(_ fd: Int32) -> [UInt8] {
@@ -149,7 +158,17 @@ public enum ExecutableHarness {
     }
 
     /// Writes all of `bytes`, stopping quietly when the reader has gone (EPIPE).
+    ///
+    /// SIGPIPE is blocked on this thread only while writing, and a pending one is consumed
+    /// afterwards, so the test process never changes its signal dispositions (which children
+    /// spawned elsewhere would inherit).
     private static func feed(_ fd: Int32, _ bytes: [UInt8]) {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
@@ -158,44 +177,103 @@ public enum ExecutableHarness {
             } else if n < 0 && errno == EINTR {
                 continue
             } else {
+                if errno == EPIPE {
+                    var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                    while sigtimedwait(&pipeSignal, nil, &zero) == SIGPIPE {}
+                }
                 return
             }
         }
     }
 
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34+), looked up at run time.
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let closeFrom: CloseFrom? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: CloseFrom.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    private static func makePipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard fds.withUnsafeMutableBufferPointer({ pipe($0.baseAddress!) }) == 0 else { throw SpawnError.failed("pipe", errno: errno) }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Spawns `executable` with `posix_spawn`: stdin/stdout/stderr on fresh pipes, every other
+    /// descriptor closed, every signal at its default action and none blocked, as a process
+    /// started by a Go program (the Consul agent) finds them.
     private static func launch(
         _ executable: URL, _ arguments: [String], stdin: [UInt8], environment: [String: String], timeout: Double
     ) throws -> ExecutableResult {
-        _ = ignoreSIGPIPE
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
+        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
+        var parentEnds = [input.write, output.read, errors.read]
+        var childEnds = [input.read, output.write, errors.write]
+        defer { for fd in parentEnds + childEnds where fd >= 0 { close(fd) } }
 
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+        if let closeFrom { _ = closeFrom(&actions, 3) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in Int32(1)..<32 where number != SIGKILL && number != SIGSTOP { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var noneBlocked = sigset_t()
+        sigemptyset(&noneBlocked)
+        posix_spawnattr_setsigmask(&attributes, &noneBlocked)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable.path, &actions, &attributes, argv, envp)
+        guard spawned == 0 else { throw SpawnError.failed("posix_spawn \(executable.path)", errno: spawned) }
+        for fd in childEnds { close(fd) }
+        childEnds = []
 
         let collector = Collector()
         let group = DispatchGroup()
-        let stdinHandle = input.fileHandleForWriting
-        let stdoutHandle = output.fileHandleForReading
-        let stderrHandle = errors.fileHandleForReading
+        let (stdinFD, stdoutFD, stderrFD) = (input.write, output.read, errors.read)
         DispatchQueue.global().async(group: group) {
-            feed(stdinHandle.fileDescriptor, stdin)
-            try? stdinHandle.close()
+            feed(stdinFD, stdin)
+            close(stdinFD)
         }
-        DispatchQueue.global().async(group: group) { collector.setStdout(drain(stdoutHandle.fileDescriptor)) }
-        DispatchQueue.global().async(group: group) { collector.setStderr(drain(stderrHandle.fileDescriptor)) }
+        parentEnds[0] = -1  // closed by the feeder
+        DispatchQueue.global().async(group: group) { collector.setStdout(drain(stdoutFD)) }
+        DispatchQueue.global().async(group: group) { collector.setStderr(drain(stderrFD)) }
+
+        let exited = DispatchSemaphore(value: 0)
+        let child = pid
+        DispatchQueue.global().async {
+            var status: Int32 = 0
+            var result: pid_t
+            repeat { result = waitpid(child, &status, 0) } while result < 0 && errno == EINTR
+            // -1 as a status: someone else reaped the child, its status is unknown.
+            collector.setStatus(result == child ? status : -1)
+            exited.signal()
+        }
 
         let command = ([executable.path] + arguments).joined(separator: " ")
         if exited.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            if exited.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL) }
+            kill(child, SIGKILL)
+            exited.wait()
             _ = group.wait(timeout: .now() + 5)
             throw HarnessError.timedOut(
                 command: command, after: timeout,
@@ -205,14 +283,16 @@ public enum ExecutableHarness {
         if group.wait(timeout: .now() + timeout) == .timedOut {
             throw HarnessError.timedOut(
                 command: command + " (output pipes still open after exit)", after: timeout,
-                partial: ExecutableResult(exitCode: process.terminationStatus, stdoutBytes: collector.stdout, stderrBytes: collector.stderr))
+                partial: ExecutableResult(exitCode: -1, stdoutBytes: collector.stdout, stderrBytes: collector.stderr))
         }
-        try? stdoutHandle.close()
-        try? stderrHandle.close()
-        process.waitUntilExit()
-        let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
+        let status = collector.status ?? -1
+        if status == -1 {
+            return ExecutableResult(exitCode: -1, stdoutBytes: collector.stdout, stderrBytes: collector.stderr)
+        }
+        let terminatingSignal = status & 0x7F
+        let signal: Int32? = terminatingSignal != 0 && terminatingSignal != 0x7F ? terminatingSignal : nil
         return ExecutableResult(
-            exitCode: signal.map { 128 + $0 } ?? process.terminationStatus,
+            exitCode: signal.map { 128 + $0 } ?? (status >> 8) & 0xFF,
             stdoutBytes: collector.stdout, stderrBytes: collector.stderr, signal: signal)
     }
 }

@@ -21,8 +21,9 @@ public struct ActionOptions: Sendable {
         Input and dispatch:
           --group-by WHAT         one incident per service (default), instance or node
           --concurrency N         at most N incidents handled at once (default 4, max 64)
-          --timeout DURATION      the whole run ends within this (default 120s); Consul waits
-                                  for its handler, so a hung handler would freeze the watch
+          --timeout DURATION      the whole run ends within this (default 120s; consul-redeploy:
+                                  --command-timeout + --kill-grace + 15s); Consul waits for
+                                  its handler, so a hung handler would freeze the watch
           --dry-run               print what would be done, do nothing
 
         \(PolicyOptions.help)

@@ -22,7 +22,8 @@ public enum FileIO {
         while true {
             if count == buffer.count {
                 if buffer.count > limit { throw SystemError("read more than \(limit) bytes from", path: name, errno: EFBIG) }
-                buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, limit + 1 - buffer.count)))
+                // Doubling with a memset-fast array (repeatElement is slow in debug builds).
+                buffer.append(contentsOf: [UInt8](repeating: 0, count: min(buffer.count, limit + 1 - buffer.count)))
             }
             let n = buffer.withUnsafeMutableBytes { raw in
                 Glibc.read(fd, raw.baseAddress! + count, raw.count - count)
@@ -94,6 +95,11 @@ public enum FileIO {
 
     /// Flags for ``open(_:flags:mode:)``, so callers need not import libc.
     public static let writeAppendCreate: Int32 = O_WRONLY | O_APPEND | O_CREAT
+
+    /// Sets a file's permission bits (whatever the umask was when it was created).
+    public static func setPermissions(_ path: String, _ mode: mode_t) throws(SystemError) {
+        guard chmod(path, mode) == 0 else { throw SystemError("set the mode of", path: path) }
+    }
 
     /// True when `path` exists.
     public static func exists(_ path: String) -> Bool {

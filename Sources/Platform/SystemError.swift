@@ -26,3 +26,10 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
         return "cannot \(operation): \(message)"
     }
 }
+
+/// `errno` values callers outside this module need to name.
+public enum Errno {
+    public static let protocolNotSupported: Int32 = EPROTONOSUPPORT
+    public static let illegalByteSequence: Int32 = EILSEQ
+    public static let noSuchFile: Int32 = ENOENT
+}

@@ -37,7 +37,8 @@ public enum JenkinsCommand: Command {
           --request-timeout DUR   the longest one request may take (default 10s)
           --retries N             retries on connection errors, timeouts, 5xx and 429 (default 3)
           --poll-interval DUR     first interval between polls with --wait (default 1s)
-        Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status}
+        Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
+                       {incident} {consulIndex}
 
         Credentials (never on the command line):
           JENKINS_USER with JENKINS_API_TOKEN   recommended: no CSRF crumb needed

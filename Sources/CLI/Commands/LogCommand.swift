@@ -9,6 +9,7 @@ public enum LogCommand: Command {
         public var file: String?
         public var format: LogFormat = .jsonl
         public var fsync = false
+        public var groupBy: GroupBy = .service
         public var files: [String] = []
 
         public init() {}
@@ -28,6 +29,8 @@ public enum LogCommand: Command {
                                   handlers never interleave lines); default: standard output
           --format FORMAT         jsonl (default), logfmt or text
           --fsync                 flush each record to disk before going on
+          --group-by WHAT         how the audit lines on stderr group checks: service (default),
+                                  instance or node
 
         \(SelectionOptions.help)
 
@@ -58,6 +61,10 @@ public enum LogCommand: Command {
                 case "--fsync":
                     try ArgumentScanner.flag(option, attached: attached)
                     options.fsync = true
+                case "--group-by":
+                    let text = try scanner.value(for: option, attached: attached)
+                    guard let value = GroupBy(rawValue: text) else { throw .usage("--group-by takes service, instance or node, not '\(text)'") }
+                    options.groupBy = value
                 default: throw .usage("unknown option \(option)")
                 }
             }
@@ -87,7 +94,15 @@ public enum LogCommand: Command {
                 throw error
             }
             do {
-                for check in selection.checks { try sink.write(.check(check, time: clock.now())) }
+                for incident in Incident.group(selection.checks, by: options.groupBy) {
+                    let started = clock.now()
+                    for check in incident.checks { try sink.write(.check(check, time: clock.now())) }
+                    let report = ActionReport(incident: incident, action: "log", outcome: .done(detail: "wrote \(incident.checks.count) record(s)"), duration: clock.now() - started)
+                    context.diagnostics("\(name): \(report.auditLine)")
+                }
+                for silenced in selection.silenced {
+                    context.diagnostics("\(name): \(silenced.check.service ?? "node \(silenced.check.node)"): skipped: \(Healer.describe(silenced))")
+                }
                 var summary = LogRecord(time: clock.now(), event: "delivery")
                 summary.add("consulIndex", consulIndex)
                 summary.add("input", input.name)

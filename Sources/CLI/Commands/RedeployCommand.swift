@@ -31,7 +31,8 @@ public enum RedeployCommand: Command {
                                   SIGTERM, then SIGKILL after the grace period
           --kill-grace DUR        time between SIGTERM and SIGKILL (default 5s)
           --output-limit BYTES    output kept per stream for the report (default 65536)
-        Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status}
+        Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
+                       {incident} {consulIndex}
 
         \(ActionOptions.help)
 
@@ -64,6 +65,10 @@ public enum RedeployCommand: Command {
             }
         }
         options.command = scanner.afterDoubleDash ?? []
+        // The run's deadline must leave room for the command's own timeout and its kill grace.
+        if !arguments.contains(where: { $0 == "--timeout" || $0.hasPrefix("--timeout=") }) {
+            options.actions.timeout = options.commandTimeout + options.killGrace + 15
+        }
         guard let program = options.command.first, !program.isEmpty else {
             throw .usage("no command: put it after --, e.g. consul-redeploy -- /usr/local/bin/redeploy {service}")
         }

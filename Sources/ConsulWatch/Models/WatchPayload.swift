@@ -132,7 +132,10 @@ extension WatchType {
                 element.column = located.column
                 throw element
             }
-            if members.contains("CheckID") { return Detection(type: .checks, ambiguous: false) }
+            // A check is told by CheckID, or (when that is what is missing) by Status / ServiceID.
+            if members.contains("CheckID") || (members.contains("Status") && !members.contains("Service")) || members.contains("ServiceID") {
+                return Detection(type: .checks, ambiguous: false)
+            }
             if members.contains("Service") && (members.contains("Checks") || members.contains("Node")) {
                 return Detection(type: .service, ambiguous: false)
             }

@@ -27,8 +27,11 @@ public final class LogSink: Sendable {
     /// file is an error at the start, not a silent loss at the end).
     public func prepare() throws(SystemError) {
         if case .file(let path, _) = destination {
+            let existed = FileIO.exists(path)
             let fd = try FileIO.open(path, flags: FileIO.writeAppendCreate, mode: 0o640)
             FileIO.closeDescriptor(fd)
+            // A new log is 0640 whatever the umask; an existing one keeps the mode its owner chose.
+            if !existed { try FileIO.setPermissions(path, 0o640) }
         }
     }
 

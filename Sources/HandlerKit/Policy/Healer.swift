@@ -48,9 +48,13 @@ public struct Healer: Sendable {
         public var decisions: [Decision] = []
         public var actions: [ActionReport] = []
         public var spooled = 0
+        /// Incidents whose remediation (or escalation) did not succeed, fallbacks included.
+        public var unresolved = 0
         /// True when the delivery only established the baseline.
         public var baseline = false
-        public var failed: Bool { actions.contains { $0.outcome.isFailure } }
+        /// True when some incident was not handled: every rung of its ladder failed (a rung that
+        /// failed before a fallback succeeded does not count), or its escalation failed.
+        public var failed: Bool { unresolved > 0 }
     }
 
     /// One piece of work for phase 2.
@@ -66,6 +70,8 @@ public struct Healer: Sendable {
         var reports: [ActionReport]
         var succeeded: Bool
         var retryable: Bool
+        /// The last failure of the ladder (not of the escalation that may have followed).
+        var ladderError: String? = nil
     }
 
     /// The policy engine this healer decides with.
@@ -87,10 +93,24 @@ public struct Healer: Sendable {
         let isFlush = selection == nil
         let selection = selection ?? Selection(type: .checks, checks: [], silenced: [], population: .init())
 
-        let (delivery, nodeFailures) = Self.delivery(selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now)
+        var (delivery, nodeFailures) = Self.delivery(selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now)
+        let unrouted = delivery.incidents.filter { routing.route(for: $0) == nil }
+        delivery.incidents.removeAll { routing.route(for: $0) == nil }
+        for incident in unrouted {
+            log("\(incident.target): no route matches it; nothing is done (add a route without \"match\" as the default)")
+            journalRecord(event: "no-route", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("incident", incident.id)
+                record.add("target", incident.target)
+            }
+        }
         let incidents = delivery.incidents
         for incident in nodeFailures {
-            log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
+            if incident.service == nil {
+                log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
+            } else {
+                log("\(incident.target): not remediated: its node \(incident.node) is down (serfHealth critical), so the check is stale")
+            }
             journalRecord(event: "node-failure", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
@@ -110,11 +130,12 @@ public struct Healer: Sendable {
             let routing = self.routing
             let claimant = self.claimant
             let claimUntil = now + timeout + 60
-            let (result, retries) = try store.update { (state) throws(SystemError) in
+            let watch = self.watch
+            let (result, retries) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
                 let result = isFlush ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
                 var retries: [Work] = []
                 if !dryRun {
-                    for entry in try store.spool() {
+                    for entry in try store.spool() where entry.watch == watch {
                         guard var record = state.targets[entry.incidentID], record.failing else {
                             try store.removeSpool(key: entry.key)
                             continue
@@ -197,11 +218,13 @@ public struct Healer: Sendable {
                                 duration: action.duration, retry: { if case .retry = result.work.kind { return true } else { return false } }())
             }
             report.actions += result.reports
+            if !result.succeeded { report.unresolved += 1 }
         }
 
         // Phase 3: record.
-        if let store, !work.isEmpty {
+        if let store, !work.isEmpty, !dryRun {
             let claimant = self.claimant
+            let watch = self.watch
             report.spooled = try store.update { (state) throws(SystemError) -> Int in
                 var spooled = 0
                 for result in results {
@@ -220,16 +243,16 @@ public struct Healer: Sendable {
                             try store.removeSpool(key: entry.key)
                         } else {
                             entry.attempts += 1
-                            entry.lastError = result.reports.last?.outcome.detail ?? entry.lastError
+                            entry.lastError = result.ladderError ?? entry.lastError
                             try store.writeSpool(entry)
                             spooled += 1
                         }
                     case .remediate where !result.succeeded && result.retryable && !dryRun:
                         let since = state.targets[id]?.failingSince ?? now
                         try store.writeSpool(StateStore.SpoolEntry(
-                            key: "\(id)@\(Int(since * 1000))", route: result.work.route.name, incidentID: id,
+                            key: "\(watch)/\(id)@\(Int(since * 1000))", watch: watch, route: result.work.route.name, incidentID: id,
                             incidentJSON: result.work.incident.json, attempts: 1, firstFailure: now,
-                            lastError: result.reports.last?.outcome.detail ?? ""))
+                            lastError: result.ladderError ?? ""))
                         spooled += 1
                     default:
                         break
@@ -252,25 +275,34 @@ public struct Healer: Sendable {
             reports.append(ActionReport(incident: work.incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
             return outcome
         }
+        func escalate() -> Bool {
+            if work.route.escalation.isEmpty {
+                // Journaled all the same: the decision must be on record even with nothing to run.
+                reports.append(ActionReport(incident: work.incident, action: "escalation", outcome: .skipped(reason: "no escalation action configured"), duration: 0))
+                return true
+            }
+            var ok = true
+            for action in work.route.escalation where run(action).isFailure { ok = false }
+            return ok
+        }
         switch work.kind {
         case .escalate:
-            var ok = true
-            for action in work.route.escalation { if run(action).isFailure { ok = false } }
-            return WorkResult(work: work, reports: reports, succeeded: ok, retryable: false)
+            return WorkResult(work: work, reports: reports, succeeded: escalate(), retryable: false)
         case .remediate, .retry:
             if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
             var retryable = false
+            var ladderError: String?
             for action in work.route.ladder {
                 let outcome = run(action)
                 switch outcome {
                 case .done, .skipped: return WorkResult(work: work, reports: reports, succeeded: true, retryable: false)
-                case .failed(_, let canRetry): retryable = retryable || canRetry
+                case .failed(let reason, let canRetry):
+                    retryable = retryable || canRetry
+                    ladderError = "\(action.name): \(reason)"
                 }
             }
-            if case .remediate = work.kind, !work.route.escalation.isEmpty {
-                for action in work.route.escalation { _ = run(action) }
-            }
-            return WorkResult(work: work, reports: reports, succeeded: work.route.ladder.isEmpty, retryable: retryable)
+            if case .remediate = work.kind, !work.route.ladder.isEmpty { _ = escalate() }
+            return WorkResult(work: work, reports: reports, succeeded: work.route.ladder.isEmpty, retryable: retryable, ladderError: ladderError)
         }
     }
 
@@ -283,12 +315,23 @@ public struct Healer: Sendable {
         if groupBy != .node {
             nodeFailures = incidents.filter { $0.isNodeFailure && $0.service == nil }
             incidents.removeAll { $0.isNodeFailure && $0.service == nil }
+            // On a node whose agent is gone (serfHealth critical) the service checks are stale:
+            // a service failing only there is the node's failure, not something to redeploy.
+            let downNodes = Set(selection.checks.filter { $0.kind == .node && $0.checkID == HealthCheck.serfHealthCheckID && $0.status == .critical }.map(\.node))
+            if !downNodes.isEmpty {
+                let stale = incidents.filter { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
+                nodeFailures += stale
+                incidents.removeAll { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
+            }
         }
         let reasons = Dictionary(grouping: selection.silenced, by: { Incident.id(of: $0.check, groupBy: groupBy) })
         let silenced = Incident.group(selection.silenced.map { $0.check }, by: groupBy).map { incident in
             (incident: incident, reason: reasons[incident.id].map { describe($0[0]) } ?? "maintenance")
         }
-        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: selection.population.services)
+        // Only a payload that also shows healthy checks (a `state: any` or `service` watch) tells
+        // how many services there are; a `state: critical` payload shows only the failing ones.
+        let broadView = selection.population.checkCount > selection.checks.count + selection.silenced.count
+        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: broadView ? selection.population.services : [])
         return (delivery, nodeFailures)
     }
 

@@ -10,7 +10,8 @@ public struct Delivery: Sendable {
     public var incidents: [Incident]
     /// Incidents of targets silenced by maintenance, with the reason.
     public var silenced: [(incident: Incident, reason: String)]
-    /// Service names the payload showed.
+    /// Every service name the payload showed, healthy ones included (empty when the payload
+    /// shows only failing checks): the denominator of the blast-radius percentage.
     public var services: Set<String>
 
     public init(watch: String, consulIndex: UInt64?, time: Double, incidents: [Incident], silenced: [(incident: Incident, reason: String)] = [], services: Set<String> = []) {
@@ -60,7 +61,6 @@ public struct PolicyEngine: Sendable {
         state.watches[watch] = HealState.WatchRecord(
             lastIndex: delivery.consulIndex ?? previous?.lastIndex, deliveries: (previous?.deliveries ?? 0) + 1, lastDelivery: now)
         state.knownServices.formUnion(delivery.services)
-        state.knownServices.formUnion(delivery.incidents.compactMap(\.service))
 
         var decisions: [Decision] = []
         let failingIDs = Set(delivery.incidents.map(\.id))

@@ -43,31 +43,40 @@ public final class StateStore: Sendable {
         return nil
     }
 
-    /// Runs `body` on the state under the lock and saves it if `body` changed it.
-    public func update<T>(_ body: (inout HealState) throws(SystemError) -> T) throws(SystemError) -> T {
-        let lock = try FileLock.acquire(path: lockPath, timeout: lockTimeout)
+    /// Runs `body` on the state under the lock and saves it if `body` changed it (and `persist`
+    /// is true: a dry run decides on the real state but leaves it as it was).
+    public func update<T>(persist: Bool = true, _ body: (inout HealState) throws(SystemError) -> T) throws(SystemError) -> T {
+        let lock: FileLock
+        do { lock = try FileLock.acquire(path: lockPath, timeout: lockTimeout) } catch {
+            throw SystemError("get the lock within \(Int(lockTimeout))s (another handler holds it) on", path: lockPath, errno: error.errno)
+        }
         defer { lock.release() }
-        var state = try load()
+        var state = try load(repair: persist)
         let before = state
         let result = try body(&state)
-        if state != before || !FileIO.exists(statePath) {
+        if persist && (state != before || !FileIO.exists(statePath)) {
             try AtomicFile.write(state.encoded(), to: statePath, mode: 0o600)
         }
         return result
     }
 
-    /// Reads the state without the lock (for `status`: a consistent snapshot, thanks to rename).
-    public func snapshot() throws(SystemError) -> HealState { try load() }
+    /// Reads the state without the lock and without repairing anything (for `status` and
+    /// `explain`: a consistent snapshot, thanks to rename). A corrupt file is an error here.
+    public func snapshot() throws(SystemError) -> HealState { try load(repair: false) }
 
-    /// Loads the state; a missing file is an empty state; a corrupt one is moved aside with a
-    /// warning and replaced by an empty state (whose first delivery is then a baseline).
-    private func load() throws(SystemError) -> HealState {
+    /// Loads the state; a missing file is an empty state. A corrupt one is, when `repair`, moved
+    /// aside with a warning and replaced by an empty state (whose first delivery is then a
+    /// baseline). A file of a newer format is never touched: it is an error.
+    private func load(repair: Bool) throws(SystemError) -> HealState {
         guard FileIO.exists(statePath) else { return HealState() }
         let bytes = try FileIO.readFile(statePath)
         do {
             return try HealState(decoding: bytes)
+        } catch .newerVersion(let version) {
+            throw SystemError("use a state file written by a newer consul-handlers (format \(version)) at", path: statePath, errno: Errno.protocolNotSupported)
         } catch {
-            let aside = statePath + ".corrupt-" + String(Int(Time.wallSeconds()))
+            guard repair else { throw SystemError("read the state (\(error.description)) in", path: statePath, errno: Errno.illegalByteSequence) }
+            let aside = statePath + ".corrupt-" + String(Int(Time.wallSeconds() * 1000)) + "-" + String(ProcessID.current)
             try AtomicFile.rename(statePath, to: aside)
             warn("state file \(statePath) is unreadable (\(error.description)); moved it to \(aside) and started afresh (the next delivery is a baseline)")
             return HealState()
@@ -80,6 +89,9 @@ public final class StateStore: Sendable {
     public struct SpoolEntry: Sendable, Equatable {
         /// Unique per incident occurrence: a target failing again later gets a new entry.
         public var key: String
+        /// The watch whose handler spooled it: only that watch's handlers retry it (another watch
+        /// sharing the directory may route the same target to other actions).
+        public var watch: String
         public var route: String
         public var incidentID: String
         public var incidentJSON: [UInt8]
@@ -97,6 +109,7 @@ public final class StateStore: Sendable {
         var writer = JSONWriter()
         writer.object { object in
             object.field("key", entry.key)
+            object.field("watch", entry.watch)
             object.field("route", entry.route)
             object.field("incidentID", entry.incidentID)
             object.field("attempts", entry.attempts)
@@ -126,7 +139,7 @@ public final class StateStore: Sendable {
                 continue
             }
             entries.append(SpoolEntry(
-                key: key, route: route, incidentID: id, incidentJSON: Array(incident.utf8), attempts: f["attempts"]?.int ?? 0,
+                key: key, watch: f["watch"]?.string ?? "", route: route, incidentID: id, incidentJSON: Array(incident.utf8), attempts: f["attempts"]?.int ?? 0,
                 firstFailure: f["firstFailure"]?.double ?? 0, lastError: f["lastError"]?.string ?? ""))
         }
         return entries

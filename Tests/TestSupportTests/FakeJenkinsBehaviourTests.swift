@@ -76,8 +76,8 @@ struct FakeJenkinsFaultTests {
             }
             for try await status in group { #expect(status == 200) }
         }
-        let elapsed = Date().timeIntervalSince(start)
-        #expect(elapsed < 1.6, "6 × 400 ms took \(elapsed) s (2.4 s if serialized)")
+        // Concurrency is shown by the connection counter, not by wall time (tests are not timed).
+        _ = start
         #expect(fake.maxConcurrentConnections >= 2)
         #expect(fake.maxConcurrentConnections <= 6)
         #expect(fake.acceptedConnections == 6)
@@ -378,12 +378,15 @@ struct FakeJenkinsFidelityTests {
     @Test func autoAdvancingClock() async throws {
         let fake = try makeFake {
             $0.jobs = [FakeJenkins.Job("plain", script: [.init(.failure, durationMs: 20_000)])]
-            $0.clock = .scaled(100)  // 1 real ms = 100 virtual ms
+            $0.clock = .scaled(20)  // 1 real ms = 20 virtual ms
         }
         let client = TestClient(user: "bot", secret: "tok")
         let id = try #require(try await client.post(fake.url("job/plain/build")).queueId)
-        // Quiet period 5 s = 50 real ms, build 20 s = 200 real ms; the left item lives 300 s = 3 real s.
-        try await Task.sleep(for: .milliseconds(400))
+        // Quiet period 5 s = 250 real ms, build 20 s = 1 real s; the left item lives 300 s = 15 real s.
+        // Wait for the build to finish (bounded), however loaded the machine is.
+        for _ in 0..<100 where fake.builds(of: "plain").first?.result == nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         let item = try await client.get(fake.url("queue/item/\(id)/api/json")).json()
         #expect(item[path: "executable.number"] as? Int == 1)
         let build = try await client.get(fake.url("job/plain/1/api/json")).json()

@@ -11,6 +11,7 @@ import Synchronization
 public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe but not annotated Sendable in corelibs-foundation.
     private let session: URLSession
+    private let delegate: RedirectRefuser
 
     public init(maximumConnections: Int) {
         let configuration = URLSessionConfiguration.ephemeral
@@ -20,7 +21,9 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         configuration.httpCookieStorage = nil
         configuration.urlCache = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        session = URLSession(configuration: configuration, delegate: RedirectRefuser(), delegateQueue: nil)
+        let delegate = RedirectRefuser()
+        self.delegate = delegate
+        session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
     }
 
     deinit { session.finishTasksAndInvalidate() }
@@ -37,9 +40,12 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
 
         let result = Mutex<Result<HTTPResponse, TransportError>?>(nil)
         let done = DispatchSemaphore(value: 0)
+        let delegate = self.delegate
+        let taskBox = Mutex<URLSessionTask?>(nil)
         let task = session.dataTask(with: urlRequest) { data, response, error in
             let outcome: Result<HTTPResponse, TransportError>
-            if let http = response as? HTTPURLResponse {
+            let challenge = taskBox.withLock { $0 }.flatMap { delegate.takeChallengeResponse($0) }
+            if let http = (response as? HTTPURLResponse) ?? challenge {
                 var headers: [String: [String]] = [:]
                 for (key, value) in http.allHeaderFields {
                     guard let name = key as? String, let value = value as? String else { continue }
@@ -59,6 +65,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             result.withLock { $0 = outcome }
             done.signal()
         }
+        taskBox.withLock { $0 = task }
         task.resume()
         // URLSession's own timeout is per idle period; enforce the whole request's bound too.
         if done.wait(timeout: .now() + timeout + 0.5) == .timedOut {
@@ -80,8 +87,29 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     }
 }
 
-/// Refuses every redirect so that a 303 (a merged Jenkins trigger) reaches the client as is.
+/// Refuses every redirect so that a 303 (a merged Jenkins trigger) reaches the client as is, and
+/// every authentication challenge: Jenkins answers bad credentials with 401 and
+/// `WWW-Authenticate`, and on Swift 6.3's corelibs a task that gets such a challenge otherwise
+/// hangs forever, past its timeout (swift-corelibs-foundation#5456). The 401 is kept so that the
+/// client still sees it.
 private final class RedirectRefuser: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    private let challenged = Mutex<[Int: HTTPURLResponse]>([:])
+
+    /// The 401 (or 407) a cancelled challenge carried, for the task's completion to report.
+    func takeChallengeResponse(_ task: URLSessionTask) -> HTTPURLResponse? {
+        challenged.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+    }
+
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
+        if let response = challenge.failureResponse as? HTTPURLResponse {
+            challenged.withLock { $0[task.taskIdentifier] = response }
+        }
+        completionHandler(.cancelAuthenticationChallenge, nil)
+    }
+
     func urlSession(
         _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
         newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void

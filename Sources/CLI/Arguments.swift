@@ -76,6 +76,40 @@ public struct ArgumentScanner: Sendable {
     }
 }
 
+extension ArgumentScanner {
+    /// How a walk over a command line ended.
+    public enum Walk: Sendable, Equatable {
+        case help
+        case version
+        /// Every word was consumed; these came after `--`.
+        case done(afterDoubleDash: [String])
+    }
+
+    /// Walks a command line the way every executable of the toolkit does: operands go to
+    /// `operand`; `-h`/`--help` and `--version` end the walk; every other option goes to
+    /// `option`, which consumes it (and its value) and returns true, or returns false for an
+    /// option it does not know, which is a usage error.
+    public static func walk(
+        _ arguments: [String], operand: (String) throws(CommandError) -> Void,
+        option: (String, String?, inout ArgumentScanner) throws(CommandError) -> Bool
+    ) throws(CommandError) -> Walk {
+        var scanner = ArgumentScanner(arguments)
+        while let token = scanner.next() {
+            switch token {
+            case .operand(let word):
+                try operand(word)
+            case .option("-h", _), .option("--help", _):
+                return .help
+            case .option("--version", _):
+                return .version
+            case .option(let name, let attached):
+                if try !option(name, attached, &scanner) { throw .usage("unknown option \(name)") }
+            }
+        }
+        return .done(afterDoubleDash: scanner.afterDoubleDash ?? [])
+    }
+}
+
 /// What a command line asks for.
 public enum Invocation<Options: Sendable>: Sendable {
     case help

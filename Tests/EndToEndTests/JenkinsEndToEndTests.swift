@@ -165,8 +165,6 @@ import TestSupport
     @Test func neverMoreConnectionsThanConcurrency() throws {
         let fake = try Self.jenkins(jobs: [], anonymous: .init())
         defer { fake.stop() }
-        var configuration = fake  // keep the instance; jobs are created on demand below
-        _ = configuration
         let services = (0..<24).map { "svc\($0)" }
         for name in services { fake.setJob(.init(name)) }
         fake.delayNext(24, ms: 100, pathPrefix: "/job/")

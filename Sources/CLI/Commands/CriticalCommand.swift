@@ -44,34 +44,32 @@ public enum CriticalCommand: Command {
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
         var options = Options()
-        var scanner = ArgumentScanner(arguments)
-        while let token = scanner.next() {
-            switch token {
-            case .operand(let file):
-                options.files.append(file)
-            case .option(let option, let attached):
-                if try options.selection.consume(option, attached: attached, from: &scanner) { continue }
-                switch option {
-                case "-h", "--help": return .help
-                case "--version": return .version
-                case "--format":
-                    let text = try scanner.value(for: option, attached: attached)
-                    guard let format = CheckFormat(rawValue: text) else {
-                        throw .usage("--format takes jsonl, json, names or table, not '\(text)'")
-                    }
-                    options.format = format
-                case "--count":
-                    try ArgumentScanner.flag(option, attached: attached)
-                    options.count = true
-                case "--exit-status":
-                    try ArgumentScanner.flag(option, attached: attached)
-                    options.exitStatus = true
-                default:
-                    throw .usage("unknown option \(option)")
+        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in options.files.append(word) }) {
+            (option, attached, scanner) throws(CommandError) -> Bool in
+            if try options.selection.consume(option, attached: attached, from: &scanner) { return true }
+            switch option {
+            case "--format":
+                let text = try scanner.value(for: option, attached: attached)
+                guard let format = CheckFormat(rawValue: text) else {
+                    throw .usage("--format takes jsonl, json, names or table, not '\(text)'")
                 }
+                options.format = format
+            case "--count":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.count = true
+            case "--exit-status":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.exitStatus = true
+            default:
+                return false
             }
+            return true
         }
-        options.files += scanner.afterDoubleDash ?? []
+        switch walk {
+        case .help: return .help
+        case .version: return .version
+        case .done(let rest): options.files += rest
+        }
         return .run(options)
     }
 

@@ -70,38 +70,38 @@ public enum HealCommand: Command {
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
         var options = Options()
-        var scanner = ArgumentScanner(arguments)
         var first = true
-        while let token = scanner.next() {
+        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in
             defer { first = false }
-            switch token {
-            case .operand(let word):
-                if first, let subcommand = Subcommand(rawValue: word) {
-                    options.subcommand = subcommand
-                } else {
-                    options.operands.append(word)
-                }
-            case .option(let option, let attached):
-                switch option {
-                case "-h", "--help": return .help
-                case "--version": return .version
-                case "--config": options.config = try scanner.value(for: option, attached: attached)
-                case "--state-dir": options.stateDirectory = try scanner.value(for: option, attached: attached)
-                case "--no-state": try ArgumentScanner.flag(option, attached: attached); options.stateless = true
-                case "--dry-run": try ArgumentScanner.flag(option, attached: attached); options.dryRun = true
-                case "--record": options.record = try scanner.value(for: option, attached: attached)
-                case "--journal": options.journal = try scanner.value(for: option, attached: attached)
-                case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
-                case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
-                case "--type":
-                    let text = try scanner.value(for: option, attached: attached)
-                    guard let type = WatchType(rawValue: text) else { throw .usage("--type takes one of \(WatchType.allCases.map(\.rawValue).joined(separator: ", "))") }
-                    options.type = type
-                default: throw .usage("unknown option \(option)")
-                }
+            if first, let subcommand = Subcommand(rawValue: word) {
+                options.subcommand = subcommand
+            } else {
+                options.operands.append(word)
             }
+        }) { (option, attached, scanner) throws(CommandError) -> Bool in
+            first = false
+            switch option {
+            case "--config": options.config = try scanner.value(for: option, attached: attached)
+            case "--state-dir": options.stateDirectory = try scanner.value(for: option, attached: attached)
+            case "--no-state": try ArgumentScanner.flag(option, attached: attached); options.stateless = true
+            case "--dry-run": try ArgumentScanner.flag(option, attached: attached); options.dryRun = true
+            case "--record": options.record = try scanner.value(for: option, attached: attached)
+            case "--journal": options.journal = try scanner.value(for: option, attached: attached)
+            case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
+            case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
+            case "--type":
+                let text = try scanner.value(for: option, attached: attached)
+                guard let type = WatchType(rawValue: text) else { throw .usage("--type takes one of \(WatchType.allCases.map(\.rawValue).joined(separator: ", "))") }
+                options.type = type
+            default: return false
+            }
+            return true
         }
-        options.operands += scanner.afterDoubleDash ?? []
+        switch walk {
+        case .help: return .help
+        case .version: return .version
+        case .done(let rest): options.operands += rest
+        }
         guard options.config != nil else { throw .usage("--config FILE is required") }
         switch options.subcommand {
         case .explain where options.operands.isEmpty: throw .usage("explain needs one or more payload files")

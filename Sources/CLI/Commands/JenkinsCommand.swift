@@ -63,40 +63,39 @@ public enum JenkinsCommand: Command {
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
         var options = Options()
-        var scanner = ArgumentScanner(arguments)
-        while let token = scanner.next() {
-            switch token {
-            case .operand(let file): options.actions.files.append(file)
-            case .option(let option, let attached):
-                if try options.actions.consume(option, attached: attached, from: &scanner) { continue }
-                switch option {
-                case "-h", "--help": return .help
-                case "--version": return .version
-                case "--url": options.url = try scanner.value(for: option, attached: attached)
-                case "--user": options.user = try scanner.value(for: option, attached: attached)
-                case "--job": options.job = try scanner.value(for: option, attached: attached)
-                case "--param":
-                    let text = try scanner.value(for: option, attached: attached)
-                    guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                        throw .usage("--param takes NAME=TEMPLATE, not '\(text)'")
-                    }
-                    options.parameters.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
-                case "--wait":
-                    try ArgumentScanner.flag(option, attached: attached)
-                    options.wait = true
-                case "--token-file": options.tokenFile = try scanner.value(for: option, attached: attached)
-                case "--password-file": options.passwordFile = try scanner.value(for: option, attached: attached)
-                case "--build-token-file": options.buildTokenFile = try scanner.value(for: option, attached: attached)
-                case "--request-timeout": options.requestTimeout = try scanner.duration(for: option, attached: attached)
-                case "--retries": options.retries = try scanner.integer(for: option, attached: attached, in: 0...10)
-                case "--poll-interval": options.pollInterval = try scanner.duration(for: option, attached: attached)
-                case "--token", "--password", "--api-token", "--build-token":
-                    throw .usage("\(option) is not accepted: secrets on the command line show up in `ps` and shell history; use the JENKINS_* environment variables or a 0600 file (see --help)")
-                default: throw .usage("unknown option \(option)")
+        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in options.actions.files.append(word) }) {
+            (option, attached, scanner) throws(CommandError) -> Bool in
+            if try options.actions.consume(option, attached: attached, from: &scanner) { return true }
+            switch option {
+            case "--url": options.url = try scanner.value(for: option, attached: attached)
+            case "--user": options.user = try scanner.value(for: option, attached: attached)
+            case "--job": options.job = try scanner.value(for: option, attached: attached)
+            case "--param":
+                let text = try scanner.value(for: option, attached: attached)
+                guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                    throw .usage("--param takes NAME=TEMPLATE, not '\(text)'")
                 }
+                options.parameters.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
+            case "--wait":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.wait = true
+            case "--token-file": options.tokenFile = try scanner.value(for: option, attached: attached)
+            case "--password-file": options.passwordFile = try scanner.value(for: option, attached: attached)
+            case "--build-token-file": options.buildTokenFile = try scanner.value(for: option, attached: attached)
+            case "--request-timeout": options.requestTimeout = try scanner.duration(for: option, attached: attached)
+            case "--retries": options.retries = try scanner.integer(for: option, attached: attached, in: 0...10)
+            case "--poll-interval": options.pollInterval = try scanner.duration(for: option, attached: attached)
+            case "--token", "--password", "--api-token", "--build-token":
+                throw .usage("\(option) is not accepted: secrets on the command line show up in `ps` and shell history; use the JENKINS_* environment variables or a 0600 file (see --help)")
+            default: return false
             }
+            return true
         }
-        options.actions.files += scanner.afterDoubleDash ?? []
+        switch walk {
+        case .help: return .help
+        case .version: return .version
+        case .done(let rest): options.actions.files += rest
+        }
         // Templates are checked now, not when a service fails at 3 a.m.
         do { _ = try JenkinsJobTemplate(options.job) } catch { throw .usage("--job: \(error.description)") }
         for parameter in options.parameters {

@@ -44,32 +44,31 @@ public enum LogCommand: Command {
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
         var options = Options()
-        var scanner = ArgumentScanner(arguments)
-        while let token = scanner.next() {
-            switch token {
-            case .operand(let file): options.files.append(file)
-            case .option(let option, let attached):
-                if try options.selection.consume(option, attached: attached, from: &scanner) { continue }
-                switch option {
-                case "-h", "--help": return .help
-                case "--version": return .version
-                case "--file": options.file = try scanner.value(for: option, attached: attached)
-                case "--format":
-                    let text = try scanner.value(for: option, attached: attached)
-                    guard let format = LogFormat(rawValue: text) else { throw .usage("--format takes jsonl, logfmt or text, not '\(text)'") }
-                    options.format = format
-                case "--fsync":
-                    try ArgumentScanner.flag(option, attached: attached)
-                    options.fsync = true
-                case "--group-by":
-                    let text = try scanner.value(for: option, attached: attached)
-                    guard let value = GroupBy(rawValue: text) else { throw .usage("--group-by takes service, instance or node, not '\(text)'") }
-                    options.groupBy = value
-                default: throw .usage("unknown option \(option)")
-                }
+        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in options.files.append(word) }) {
+            (option, attached, scanner) throws(CommandError) -> Bool in
+            if try options.selection.consume(option, attached: attached, from: &scanner) { return true }
+            switch option {
+            case "--file": options.file = try scanner.value(for: option, attached: attached)
+            case "--format":
+                let text = try scanner.value(for: option, attached: attached)
+                guard let format = LogFormat(rawValue: text) else { throw .usage("--format takes jsonl, logfmt or text, not '\(text)'") }
+                options.format = format
+            case "--fsync":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.fsync = true
+            case "--group-by":
+                let text = try scanner.value(for: option, attached: attached)
+                guard let value = GroupBy(rawValue: text) else { throw .usage("--group-by takes service, instance or node, not '\(text)'") }
+                options.groupBy = value
+            default: return false
             }
+            return true
         }
-        options.files += scanner.afterDoubleDash ?? []
+        switch walk {
+        case .help: return .help
+        case .version: return .version
+        case .done(let rest): options.files += rest
+        }
         return .run(options)
     }
 

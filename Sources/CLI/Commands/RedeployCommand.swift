@@ -48,23 +48,22 @@ public enum RedeployCommand: Command {
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
         var options = Options()
-        var scanner = ArgumentScanner(arguments)
-        while let token = scanner.next() {
-            switch token {
-            case .operand(let file): options.actions.files.append(file)
-            case .option(let option, let attached):
-                if try options.actions.consume(option, attached: attached, from: &scanner) { continue }
-                switch option {
-                case "-h", "--help": return .help
-                case "--version": return .version
-                case "--command-timeout": options.commandTimeout = try scanner.duration(for: option, attached: attached)
-                case "--kill-grace": options.killGrace = try scanner.duration(for: option, attached: attached)
-                case "--output-limit": options.outputLimit = try scanner.integer(for: option, attached: attached, in: 0...(64 << 20))
-                default: throw .usage("unknown option \(option)")
-                }
+        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in options.actions.files.append(word) }) {
+            (option, attached, scanner) throws(CommandError) -> Bool in
+            if try options.actions.consume(option, attached: attached, from: &scanner) { return true }
+            switch option {
+            case "--command-timeout": options.commandTimeout = try scanner.duration(for: option, attached: attached)
+            case "--kill-grace": options.killGrace = try scanner.duration(for: option, attached: attached)
+            case "--output-limit": options.outputLimit = try scanner.integer(for: option, attached: attached, in: 0...(64 << 20))
+            default: return false
             }
+            return true
         }
-        options.command = scanner.afterDoubleDash ?? []
+        switch walk {
+        case .help: return .help
+        case .version: return .version
+        case .done(let rest): options.command = rest
+        }
         // The run's deadline must leave room for the command's own timeout and its kill grace.
         if !arguments.contains(where: { $0 == "--timeout" || $0.hasPrefix("--timeout=") }) {
             options.actions.timeout = options.commandTimeout + options.killGrace + 15

@@ -95,7 +95,7 @@ import TestSupport
                 {"type":"external","command":["sh","-c","echo page $1 >> \"$OUT\"","x","{service}"],"escalation":true}]},
               {"name":"rest","actions":[
                 {"type":"redeploy","command":["sh","-c","echo only $1 >> \"$OUT\"; exit 2","x","{service}"]},
-                {"type":"external","command":["sh","-c","echo page $1 >> \"$OUT\"","x","{service}"],"escalation":true}]}]}
+                {"type":"external","command":["sh","-c","echo \"page $1: $CONSUL_ALERT\" >> \"$OUT\"","x","{service}"],"escalation":true}]}]}
             """#.utf8).write(to: config)
         let payload = Payloads.checks([Payloads.service("web"), Payloads.service("api", node: "api-01")])
         let result = try ExecutableHarness.run(
@@ -103,7 +103,7 @@ import TestSupport
             stdin: payload, environment: ["CONSUL_INDEX": "10", "OUT": out])
         #expect(result.exitCode == 75, "api's only rung failed: \(result.stderr)")
         let lines = Set(try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init))
-        #expect(lines == ["first web", "second web", "only api", "page api"])
+        #expect(lines == ["first web", "second web", "only api", "page api: every remediation failed; last: redeploy: sh: exit 2"])
         let journal = try String(contentsOfFile: dir.appendingPathComponent("journal.jsonl").path, encoding: .utf8)
         #expect(journal.contains(#""event":"delivery""#))
         #expect(journal.contains(#""incident":"service:web","target":"web","decision":"act""#))

@@ -9,7 +9,8 @@ import Platform
 /// Placeholders are substituted inside each argv element separately, so a service named
 /// `web; rm -rf /` or `$(id)` arrives as one literal argument. The incident is also given as
 /// environment variables (`CONSUL_SERVICE`, `CONSUL_SERVICE_ID`, `CONSUL_NODE`,
-/// `CONSUL_CHECK_ID`, `CONSUL_STATUS`, `CONSUL_INDEX`, `CONSUL_INCIDENT`) and as JSON on stdin.
+/// `CONSUL_CHECK_ID`, `CONSUL_STATUS`, `CONSUL_INDEX`, `CONSUL_INCIDENT`, and `CONSUL_ALERT` for
+/// escalations) and as JSON on stdin.
 public struct CommandAction: Action {
     public let name: String
     /// argv templates; the first is the program (a path, or a name looked up in PATH).
@@ -54,6 +55,7 @@ public struct CommandAction: Action {
         environment["CONSUL_STATUS"] = incident.status.rawValue
         environment["CONSUL_INCIDENT"] = incident.id
         if let index = incident.consulIndex { environment["CONSUL_INDEX"] = String(index) }
+        if let alert = incident.alert { environment["CONSUL_ALERT"] = alert }
         return environment
     }
 

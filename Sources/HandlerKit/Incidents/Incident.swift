@@ -26,6 +26,9 @@ public struct Incident: Sendable, Hashable {
     public var node: String
     /// The failing checks, in payload order (never empty).
     public var checks: [SelectedCheck]
+    /// Set when the incident is handed to an escalation: why (budget exhausted, every
+    /// remediation failed, blast radius). Given to commands as `CONSUL_ALERT` and `"alert"`.
+    public var alert: String?
 
     public init(groupBy: GroupBy, checks: [SelectedCheck]) {
         precondition(!checks.isEmpty, "an incident has at least one check")
@@ -117,6 +120,7 @@ public struct Incident: Sendable, Hashable {
             object.field("node", node)
             object.field("status", status.rawValue)
             object.field("consulIndex", consulIndex)
+            if let alert { object.field("alert", alert) }
             object.field("checks") { writer in
                 writer.append(raw: "[")
                 for (index, check) in checks.enumerated() {
@@ -231,5 +235,6 @@ extension Incident {
         }
         guard !checks.isEmpty else { return nil }
         self.init(groupBy: groupBy, checks: checks)
+        alert = root["alert"]?.string
     }
 }

@@ -163,7 +163,10 @@ public struct Healer: Sendable {
             guard let incident = decision.incident, let route = routing.route(for: incident) else { continue }
             switch decision.verdict {
             case .act: work.append(Work(kind: .remediate, incident: incident, route: route))
-            case .escalate: work.append(Work(kind: .escalate, incident: incident, route: route))
+            case .escalate:
+                var alerted = incident
+                alerted.alert = "remediation budget exhausted: \(route.policy.budget.maximum) remediations within \(Int(route.policy.budget.window))s"
+                work.append(Work(kind: .escalate, incident: alerted, route: route))
             default: break
             }
         }
@@ -193,7 +196,9 @@ public struct Healer: Sendable {
                 record.add("targets", alertTargets)
             }
             if let first = incidents.first(where: { alertTargets.contains($0.id) }), let route = routing.route(for: first), !route.escalation.isEmpty {
-                work.append(Work(kind: .escalate, incident: first, route: route))
+                var alerted = first
+                alerted.alert = message
+                work.append(Work(kind: .escalate, incident: alerted, route: route))
             }
         }
 
@@ -204,18 +209,15 @@ public struct Healer: Sendable {
             Self.perform(items[index], context: context)
         }
         for result in results {
+            var retryAttempt: Int?
+            if case .retry(let entry) = result.work.kind { retryAttempt = entry.attempts + 1 }
             for action in result.reports {
-                log(action.auditLine)
+                log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
                 let verdict: Decision.Verdict
-                switch result.work.kind {
-                case .remediate: verdict = .act
-                case .escalate: verdict = .escalate
-                case .retry: verdict = .act
-                }
-                var decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
-                if case .retry = result.work.kind { decision.verdict = .act }
+                if case .escalate = result.work.kind { verdict = .escalate } else { verdict = .act }
+                let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
                 journalDecision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action.action, outcome: action.outcome,
-                                duration: action.duration, retry: { if case .retry = result.work.kind { return true } else { return false } }())
+                                duration: action.duration, retryAttempt: retryAttempt)
             }
             report.actions += result.reports
             if !result.succeeded { report.unresolved += 1 }
@@ -275,7 +277,13 @@ public struct Healer: Sendable {
             reports.append(ActionReport(incident: work.incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
             return outcome
         }
-        func escalate() -> Bool {
+        func escalate(_ work: Work) -> Bool {
+            func run(_ action: any Action) -> Outcome {
+                let started = context.clock.now()
+                let outcome = action.perform(work.incident, context: context)
+                reports.append(ActionReport(incident: work.incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
+                return outcome
+            }
             if work.route.escalation.isEmpty {
                 // Journaled all the same: the decision must be on record even with nothing to run.
                 reports.append(ActionReport(incident: work.incident, action: "escalation", outcome: .skipped(reason: "no escalation action configured"), duration: 0))
@@ -287,7 +295,7 @@ public struct Healer: Sendable {
         }
         switch work.kind {
         case .escalate:
-            return WorkResult(work: work, reports: reports, succeeded: escalate(), retryable: false)
+            return WorkResult(work: work, reports: reports, succeeded: escalate(work), retryable: false)
         case .remediate, .retry:
             if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
             var retryable = false
@@ -301,7 +309,11 @@ public struct Healer: Sendable {
                     ladderError = "\(action.name): \(reason)"
                 }
             }
-            if case .remediate = work.kind, !work.route.ladder.isEmpty { _ = escalate() }
+            if case .remediate = work.kind, !work.route.ladder.isEmpty {
+                var alerted = work
+                alerted.incident.alert = "every remediation failed; last: \(ladderError ?? "unknown")"
+                _ = escalate(alerted)
+            }
             return WorkResult(work: work, reports: reports, succeeded: work.route.ladder.isEmpty, retryable: retryable, ladderError: ladderError)
         }
     }
@@ -355,15 +367,19 @@ public struct Healer: Sendable {
         do { try journal.write(record) } catch { log("journal: \(error.description)") }
     }
 
-    private func journalDecision(_ decision: Decision, consulIndex: UInt64?, digest: String, time: Double, action: String?, outcome: Outcome?, duration: Double?, retry: Bool = false) {
+    private func journalDecision(_ decision: Decision, consulIndex: UInt64?, digest: String, time: Double, action: String?, outcome: Outcome?, duration: Double?, retryAttempt: Int? = nil) {
         journalRecord(event: "decision", time: time) { record in
             record.add("consulIndex", consulIndex)
             record.add("digest", digest)
             record.add("incident", decision.id)
             record.add("target", decision.target)
             record.add("decision", decision.name)
-            record.add("reason", decision.reason)
-            if retry { record.add("retry", true) }
+            if let retryAttempt {
+                record.add("reason", "retrying a spooled action (attempt \(retryAttempt))")
+                record.add("retry", true)
+            } else {
+                record.add("reason", decision.reason)
+            }
             if let action { record.add("action", action) }
             if let outcome {
                 record.add("outcome", outcome.label)

@@ -163,9 +163,9 @@ struct LoopbackHTTPServerTests {
             }.start()
         }
         for _ in 0..<8 { #expect(done.wait(timeout: .now() + 10) == .success) }
-        let elapsed = Date().timeIntervalSince(started)
+        _ = started
         #expect(statuses.withLock { $0 } == Array(repeating: 200, count: 8))
-        #expect(elapsed < 1.0, "8 × 200 ms handlers took \(elapsed) s (1.6 s if serialized)")
+        // Parallelism is shown by the connection counter (tests are not timed): all 8 were open at once.
         #expect(server.maxConcurrentConnections == 8)
     }
 

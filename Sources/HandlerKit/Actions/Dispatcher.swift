@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// Runs an action over many incidents with at most `concurrency` at once, and reports in the
@@ -36,7 +37,9 @@ public struct Dispatcher: Sendable {
         let workers = min(concurrency, count)
         for _ in 0..<workers {
             group.enter()
-            DispatchQueue.global().async {
+            // Dedicated threads, not the global dispatch pool: workers block on network and child
+            // processes, and a starved pool (URLSession needs it too) grows by about one thread a second.
+            Thread.detachNewThread {
                 while true {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     if index >= count { break }

@@ -26,10 +26,16 @@ let package = Package(
         .target(name: "Platform"),
         // Incidents, policy and state, actions (Jenkins, redeploy, log, external), dispatch, config, journal.
         .target(name: "HandlerKit", dependencies: ["ConsulWatch", "Platform"]),
-        // Argument parsing into values, exit codes, input reading, output formats, the shared command runner.
-        .target(name: "CLI", dependencies: ["ConsulWatch", "HandlerKit", "Platform"]),
-    ] + commands.map {
-        .executableTarget(name: $0, dependencies: ["CLI"])
+        // Argument parsing into values, exit codes, input reading, output formats, the command
+        // runner, and consul-critical. Not HandlerKit: consul-critical must not pay at start-up
+        // for loading Foundation's networking stack.
+        .target(name: "CLI", dependencies: ["ConsulWatch", "Platform"]),
+        // The action executables' commands: shared action and policy flags, consul-jenkins,
+        // consul-redeploy, consul-log, consul-heal.
+        .target(name: "HandlerCommands", dependencies: ["CLI", "ConsulWatch", "HandlerKit", "Platform"]),
+        .executableTarget(name: "consul-critical", dependencies: ["CLI"]),
+    ] + commands.dropFirst().map {
+        .executableTarget(name: $0, dependencies: ["HandlerCommands"])
     } + [
         // Loopback fake Jenkins (jenkins.md §9), process spawning helpers, the recorded fixtures.
         // Foundation only, so it can be built and reasoned about without the code under test.
@@ -44,7 +50,7 @@ let package = Package(
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "ConsulWatchTests", dependencies: ["ConsulWatch", "TestSupport"]),
         .testTarget(name: "HandlerKitTests", dependencies: ["HandlerKit", "CLI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI", "ConsulWatch", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "HandlerCommands", "HandlerKit", "ConsulWatch", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ConsulWatch", "HandlerKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

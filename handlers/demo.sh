@@ -10,7 +10,7 @@ export DEMO_OUT="$work/redeploys.txt"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. What a 'checks' watch with state critical hands the handler when web-02's health check fails:"
-echo "\$ consul-critical --format table < checks-state-critical-one.json"
+echo "\$ consul-critical --format table < handlers/demo/1795700060000-48391.json"
 "$bin/consul-critical" --format table < "$here/demo/1795700060000-48391.json"
 
 step "2. The same incident as Consul delivers it over four minutes (recorded payloads in handlers/demo/):"

@@ -1,4 +1,4 @@
-import HandlerKit
+import ConsulWatch
 
 /// Splits a command line into options and operands, the way POSIX utilities and
 /// swift-argument-parser do: `--name value`, `--name=value`, `-h`, and `--` to end options.

@@ -14,7 +14,8 @@ public enum ExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case internalError = 70
     /// An input or output file, stdin, stdout or the state directory could not be used (EX_IOERR).
     case ioError = 74
-    /// An action failed (after its retries); what could be kept for later was spooled (EX_TEMPFAIL).
+    /// An incident was not handled: every remediation failed after its retries (what can be
+    /// retried is spooled) or its escalation failed (EX_TEMPFAIL).
     case actionFailed = 75
     /// A configuration file is invalid (EX_CONFIG).
     case configError = 78

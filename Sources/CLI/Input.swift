@@ -1,5 +1,4 @@
 import ConsulWatch
-import HandlerKit
 import Platform
 
 /// One payload to handle: its bytes and a name for messages (`stdin` or the file's path).
@@ -37,24 +36,6 @@ public struct Input: Sendable {
             }
         }
         return inputs
-    }
-
-    /// Selects checks; a payload that cannot be read is first kept as a dead letter in the state
-    /// directory (when there is one), so that nothing Consul sent is lost.
-    public func select(_ options: SelectionOptions, consulIndex: UInt64?, deadLetters store: StateStore?, log: (String) -> Void) throws(CommandError) -> Selection {
-        do {
-            return try select(options, consulIndex: consulIndex)
-        } catch {
-            if let store, error.exitCode == .dataError {
-                do {
-                    let path = try store.deadLetter(bytes, consulIndex: consulIndex, error: error.message, time: Time.wallSeconds())
-                    log("payload kept as a dead letter: \(path)")
-                } catch let failure {
-                    log("could not keep the payload as a dead letter: \(failure.description)")
-                }
-            }
-            throw error
-        }
     }
 
     /// Selects checks from this payload, turning payload problems into exit status 65.

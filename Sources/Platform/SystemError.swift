@@ -12,14 +12,18 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String?
     public var errno: Int32
 
-    public init(_ operation: String, path: String? = nil, errno: Int32 = Glibc.errno) {
+    /// Words that replace the system's message, when they say more.
+    public var detail: String?
+
+    public init(_ operation: String, path: String? = nil, errno: Int32 = Glibc.errno, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
+        self.detail = detail
     }
 
-    /// The system's message for ``errno`` (`"Permission denied"`).
-    public var message: String { String(cString: strerror(errno)) }
+    /// The system's message for ``errno`` (`"Permission denied"`), or ``detail``.
+    public var message: String { detail ?? String(cString: strerror(errno)) }
 
     public var description: String {
         if let path { return "cannot \(operation) \(path): \(message)" }
@@ -32,4 +36,5 @@ public enum Errno {
     public static let protocolNotSupported: Int32 = EPROTONOSUPPORT
     public static let illegalByteSequence: Int32 = EILSEQ
     public static let noSuchFile: Int32 = ENOENT
+    public static let wouldBlock: Int32 = EWOULDBLOCK
 }

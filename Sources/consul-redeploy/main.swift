@@ -1,3 +1,3 @@
-import CLI
+import HandlerCommands
 
 RedeployCommand.main()

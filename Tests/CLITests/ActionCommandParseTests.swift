@@ -3,7 +3,8 @@ import Foundation
 import HandlerKit
 import Testing
 
-@testable import CLI
+import CLI
+@testable import HandlerCommands
 
 /// The action executables' command lines, parsed as pure functions.
 @Suite struct ActionCommandParseTests {

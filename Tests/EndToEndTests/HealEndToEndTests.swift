@@ -36,7 +36,7 @@ import TestSupport
         ("checks-maintenance.json", "web-01", "_service_maintenance:web", "maintenance"),
         ("checks-node-down.json", "web-02", "serfHealth", "node-failure"),
         ("checks-node-down-state-critical.json", "web-02", "serfHealth", "node-failure"),
-        ("checks-node-down-services-critical.json", "web-02", "service:web", "node-failure"),
+        ("checks-node-down-services-critical.json", "web-02", "service:web", "silenced"),
         ("checks-node-down-services-critical.json", "web-02", "serfHealth", "node-failure"),
         ("checks-state-warning.json", "web-02", "backup-heartbeat", "not selected"),
         ("checks-ttl-expired.json", "web-02", "backup-heartbeat", "node-failure"),

@@ -95,8 +95,11 @@ import TestSupport
             try s.deliver(Self.empty, extra: policy)
         }
         #expect(s.redeploys == ["web", "web"])
-        let third = try s.deliver(failing, extra: policy)
+        let journal = s.directory.appendingPathComponent("journal.jsonl").path
+        let third = try s.deliver(failing, extra: policy + ["--journal", journal])
         #expect(third.stderr.contains("budget exhausted"))
+        // The escalation is on record even though this executable has no escalation action.
+        #expect(try String(contentsOfFile: journal, encoding: .utf8).contains(#""decision":"escalate","reason":"remediation budget exhausted"#))
         #expect(s.redeploys.count == 2)
         try s.deliver(Self.empty, extra: policy)
         // Failing again right away: the circuit is still open.
@@ -106,6 +109,33 @@ import TestSupport
         Thread.sleep(forTimeInterval: 1.2)  // passing for longer than --budget-reset
         try s.deliver(failing, extra: policy)
         #expect(s.redeploys == ["web", "web", "web"])
+    }
+
+    @Test func aServiceOnADeadNodeIsSilencedNotResolvedAndNotRedeployedAgain() throws {
+        let s = try Scenario()
+        try s.deliver(Self.empty)
+        let web = Payloads.checks([Payloads.service("web")])
+        try s.deliver(web)
+        // web-02 dies: its service check is stale now.
+        let down = try s.deliver(Payloads.checks([Payloads.Check(node: "web-02", checkID: "serfHealth", output: "Agent not live or unreachable"), Payloads.service("web")]))
+        #expect(down.stderr.contains("its node web-02 is down"))
+        #expect(try s.stateFile().targets["service:web"]?.failing == true)
+        // The node is back, the service still failing: the same incident, not a new one.
+        let back = try s.deliver(web)
+        #expect(back.stderr.contains("duplicate"))
+        #expect(s.redeploys == ["web"])
+    }
+
+    @Test func aDryRunDecidesOnTheRealStateButLeavesItAlone() throws {
+        let s = try Scenario()
+        try s.deliver(Self.empty)
+        let before = try Data(contentsOf: URL(fileURLWithPath: s.state + "/state.json"))
+        let dry = try s.deliver(Payloads.checks([Payloads.service("web")]), extra: ["--dry-run"])
+        #expect(dry.stderr.contains("would run"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.state + "/state.json")) == before)
+        #expect(s.redeploys.isEmpty)
+        try s.deliver(Payloads.checks([Payloads.service("web")]))
+        #expect(s.redeploys == ["web"])
     }
 
     @Test func theBlastRadiusBreakerTripsOnAMassFailure() throws {

@@ -37,6 +37,8 @@ public struct HealConfig: Sendable {
         public var tokenFile: String?
         public var passwordFile: String?
         public var buildTokenFile: String?
+        /// CA certificates (PEM) to trust for https instead of the system's.
+        public var caFile: String?
         public var requestTimeout: Double = 10
         public var retries = 3
     }
@@ -177,7 +179,7 @@ public struct HealConfig: Sendable {
                 config.selection.includeMaintenance = try bool(fields["includeMaintenance"], "$.selection.includeMaintenance") ?? false
             }
             if let jenkins = top["jenkins"] {
-                let fields = try object(jenkins, "$.jenkins", allowed: ["url", "user", "tokenFile", "passwordFile", "buildTokenFile", "requestTimeout", "retries"])
+                let fields = try object(jenkins, "$.jenkins", allowed: ["url", "user", "tokenFile", "passwordFile", "buildTokenFile", "caFile", "requestTimeout", "retries"])
                 config.jenkins.url = try string(fields["url"], "$.jenkins.url")
                 if let url = config.jenkins.url, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
                     throw fail("$.jenkins.url", "must start with http:// or https://")
@@ -186,6 +188,7 @@ public struct HealConfig: Sendable {
                 config.jenkins.tokenFile = try string(fields["tokenFile"], "$.jenkins.tokenFile")
                 config.jenkins.passwordFile = try string(fields["passwordFile"], "$.jenkins.passwordFile")
                 config.jenkins.buildTokenFile = try string(fields["buildTokenFile"], "$.jenkins.buildTokenFile")
+                config.jenkins.caFile = try string(fields["caFile"], "$.jenkins.caFile")
                 config.jenkins.requestTimeout = try duration(fields["requestTimeout"], "$.jenkins.requestTimeout") ?? 10
                 config.jenkins.retries = try int(fields["retries"], "$.jenkins.retries", 0...10) ?? 3
             }

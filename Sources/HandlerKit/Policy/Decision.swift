@@ -26,7 +26,7 @@ public struct Decision: Sendable, Hashable {
         case cooldown(remaining: Double)
         /// The circuit is open: the budget was used up and the target has not been passing long enough since.
         case budgetExhausted(remediations: Int, window: Double)
-        /// The node or service is in maintenance.
+        /// The node or service is in maintenance, or its node is down (its checks are stale).
         case silenced(String)
         /// The blast-radius breaker is tripped.
         case blastRadius(targets: Int)
@@ -86,7 +86,7 @@ public struct Decision: Sendable, Hashable {
             case .cooldown(let remaining): return "cooldown: last action too recent, \(Int(remaining.rounded(.up)))s left"
             case .budgetExhausted(let count, let window):
                 return "budget exhausted: \(count) remediations within \(Int(window))s; circuit open until it has been passing for the reset period"
-            case .silenced(let detail): return "silenced by maintenance: \(detail)"
+            case .silenced(let detail): return "silenced: \(detail)"
             case .blastRadius(let count): return "blast radius: \(count) targets turned critical together; remediation suspended (a Consul, network or datacenter failure is likelier than \(count) broken services)"
             }
         }

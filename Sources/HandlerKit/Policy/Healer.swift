@@ -106,11 +106,7 @@ public struct Healer: Sendable {
         }
         let incidents = delivery.incidents
         for incident in nodeFailures {
-            if incident.service == nil {
-                log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
-            } else {
-                log("\(incident.target): not remediated: its node \(incident.node) is down (serfHealth critical), so the check is stale")
-            }
+            log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
             journalRecord(event: "node-failure", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
@@ -263,7 +259,7 @@ public struct Healer: Sendable {
                 return spooled
             }
         }
-        if report.spooled > 0 { log("\(report.spooled) action(s) spooled for retry (consul-heal flush, or the next delivery)") }
+        if report.spooled > 0 { log("\(report.spooled) action(s) spooled: retried on this watch's next delivery (or consul-heal flush with the same watch)") }
         return report
     }
 
@@ -295,7 +291,8 @@ public struct Healer: Sendable {
         }
         switch work.kind {
         case .escalate:
-            return WorkResult(work: work, reports: reports, succeeded: escalate(work), retryable: false)
+            let succeeded = escalate(work)  // before `reports` is read: escalate appends to it
+            return WorkResult(work: work, reports: reports, succeeded: succeeded, retryable: false)
         case .remediate, .retry:
             if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
             var retryable = false
@@ -309,7 +306,9 @@ public struct Healer: Sendable {
                     ladderError = "\(action.name): \(reason)"
                 }
             }
-            if case .remediate = work.kind, !work.route.ladder.isEmpty {
+            // Escalate an exhausted ladder only where an escalation is configured (a single-action
+            // executable has none, and saying so on every failure is noise).
+            if case .remediate = work.kind, !work.route.ladder.isEmpty, !work.route.escalation.isEmpty {
                 var alerted = work
                 alerted.incident.alert = "every remediation failed; last: \(ladderError ?? "unknown")"
                 _ = escalate(alerted)
@@ -324,6 +323,7 @@ public struct Healer: Sendable {
     public static func delivery(_ selection: Selection, groupBy: GroupBy, watch: String, consulIndex: UInt64?, time: Double) -> (delivery: Delivery, nodeFailures: [Incident]) {
         var incidents = Incident.group(selection.checks, by: groupBy)
         var nodeFailures: [Incident] = []
+        var stale: [Incident] = []
         if groupBy != .node {
             nodeFailures = incidents.filter { $0.isNodeFailure && $0.service == nil }
             incidents.removeAll { $0.isNodeFailure && $0.service == nil }
@@ -331,15 +331,17 @@ public struct Healer: Sendable {
             // a service failing only there is the node's failure, not something to redeploy.
             let downNodes = Set(selection.checks.filter { $0.kind == .node && $0.checkID == HealthCheck.serfHealthCheckID && $0.status == .critical }.map(\.node))
             if !downNodes.isEmpty {
-                let stale = incidents.filter { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
-                nodeFailures += stale
+                stale = incidents.filter { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
                 incidents.removeAll { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
             }
         }
         let reasons = Dictionary(grouping: selection.silenced, by: { Incident.id(of: $0.check, groupBy: groupBy) })
-        let silenced = Incident.group(selection.silenced.map { $0.check }, by: groupBy).map { incident in
+        var silenced = Incident.group(selection.silenced.map { $0.check }, by: groupBy).map { incident in
             (incident: incident, reason: reasons[incident.id].map { describe($0[0]) } ?? "maintenance")
         }
+        // Silenced, not resolved: the target stays failing in the state and is not acted on
+        // again merely because its node comes back.
+        silenced += stale.map { (incident: $0, reason: "its node \($0.node) is down (serfHealth critical), so the check is stale") }
         // Only a payload that also shows healthy checks (a `state: any` or `service` watch) tells
         // how many services there are; a `state: critical` payload shows only the failing ones.
         let broadView = selection.population.checkCount > selection.checks.count + selection.silenced.count
@@ -363,6 +365,7 @@ public struct Healer: Sendable {
         guard let journal else { return }
         var record = LogRecord(time: time, event: event)
         record.add("watch", watch)
+        if dryRun { record.add("dryRun", true) }
         fill(&record)
         do { try journal.write(record) } catch { log("journal: \(error.description)") }
     }

@@ -23,15 +23,29 @@ public final class StateStore: Sendable {
 
     /// Opens (creating, mode 0700) a state directory. An unwritable directory is an error, never
     /// a silent fall-back to stateless operation.
-    public init(directory: String, lockTimeout: Double = 30, warn: @escaping @Sendable (String) -> Void) throws(SystemError) {
+    /// `readOnly` (for `status` and `explain`) creates nothing and takes no lock.
+    public init(directory: String, lockTimeout: Double = 30, readOnly: Bool = false, warn: @escaping @Sendable (String) -> Void) throws(SystemError) {
         self.directory = directory
         self.lockTimeout = lockTimeout
         self.warn = warn
+        if readOnly {
+            guard FileIO.exists(directory) else { throw SystemError("open", path: directory, errno: Errno.noSuchFile) }
+            return
+        }
         try AtomicFile.createDirectory(directory, mode: 0o700)
         try AtomicFile.createDirectory(spoolDirectory, mode: 0o700)
         // Prove the directory is writable now rather than after acting.
-        let lock = try FileLock.acquire(path: lockPath, timeout: lockTimeout)
+        let lock = try Self.lock(lockPath, timeout: lockTimeout)
         lock.release()
+    }
+
+    static func lock(_ path: String, timeout: Double) throws(SystemError) -> FileLock {
+        do { return try FileLock.acquire(path: path, timeout: timeout) } catch {
+            if error.errno == Errno.wouldBlock {
+                throw SystemError("get the lock", path: path, errno: error.errno, detail: "another handler has held it for \(Int(timeout))s")
+            }
+            throw error
+        }
     }
 
     /// The state directory chosen by `--state-dir`, else `$CONSUL_HANDLERS_STATE_DIR`, else
@@ -46,10 +60,7 @@ public final class StateStore: Sendable {
     /// Runs `body` on the state under the lock and saves it if `body` changed it (and `persist`
     /// is true: a dry run decides on the real state but leaves it as it was).
     public func update<T>(persist: Bool = true, _ body: (inout HealState) throws(SystemError) -> T) throws(SystemError) -> T {
-        let lock: FileLock
-        do { lock = try FileLock.acquire(path: lockPath, timeout: lockTimeout) } catch {
-            throw SystemError("get the lock within \(Int(lockTimeout))s (another handler holds it) on", path: lockPath, errno: error.errno)
-        }
+        let lock = try Self.lock(lockPath, timeout: lockTimeout)
         defer { lock.release() }
         var state = try load(repair: persist)
         let before = state
@@ -73,9 +84,10 @@ public final class StateStore: Sendable {
         do {
             return try HealState(decoding: bytes)
         } catch .newerVersion(let version) {
-            throw SystemError("use a state file written by a newer consul-handlers (format \(version)) at", path: statePath, errno: Errno.protocolNotSupported)
+            throw SystemError("use", path: statePath, errno: Errno.protocolNotSupported,
+                              detail: "it was written by a newer consul-handlers (state format \(version), this one reads \(HealState.formatVersion))")
         } catch {
-            guard repair else { throw SystemError("read the state (\(error.description)) in", path: statePath, errno: Errno.illegalByteSequence) }
+            guard repair else { throw SystemError("read", path: statePath, errno: Errno.illegalByteSequence, detail: "unreadable state: \(error.description)") }
             let aside = statePath + ".corrupt-" + String(Int(Time.wallSeconds() * 1000)) + "-" + String(ProcessID.current)
             try AtomicFile.rename(statePath, to: aside)
             warn("state file \(statePath) is unreadable (\(error.description)); moved it to \(aside) and started afresh (the next delivery is a baseline)")

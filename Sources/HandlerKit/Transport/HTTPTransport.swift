@@ -73,7 +73,7 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Sends one HTTP request and waits for its response. The seam between the Jenkins client and
-/// the network: the real one is ``URLSessionTransport``; unit tests use ``ClosureTransport``.
+/// the network: the real one is ``SocketHTTPTransport``; unit tests use ``ClosureTransport``.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest, timeout: Double) -> Result<HTTPResponse, TransportError>
 }

@@ -1,3 +1,4 @@
+import CLI
 import HandlerKit
 import Platform
 
@@ -78,13 +79,13 @@ public struct PolicyOptions: Sendable {
     }
 
     /// Opens the state directory, or nil with --no-state. An unusable directory is exit 74.
-    public func openStore(environment: (String) -> String?, warn: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+    public func openStore(environment: (String) -> String?, readOnly: Bool = false, warn: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
         if stateless { return nil }
         guard let directory = stateDirectory ?? StateStore.defaultDirectory(environment: environment) else {
             throw .usage("no state directory: give --state-dir, set CONSUL_HANDLERS_STATE_DIR, or use --no-state")
         }
         do {
-            return try StateStore(directory: directory, warn: warn)
+            return try StateStore(directory: directory, readOnly: readOnly, warn: warn)
         } catch {
             throw CommandError(.ioError, "state directory \(directory): \(error.description) (use --state-dir, or --no-state to run without memory)")
         }

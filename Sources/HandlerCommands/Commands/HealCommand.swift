@@ -1,3 +1,4 @@
+import CLI
 import ConsulWatch
 import HandlerKit
 import Platform
@@ -63,8 +64,9 @@ public enum HealCommand: Command {
           --version               show the version
 
         Exit status: 0 done; 64 usage error; 65 input is not a Consul watch payload (kept as a dead
-        letter); 74 I/O error (state directory, journal); 75 an action failed (spooled if it can be
-        retried); 78 invalid configuration.
+        letter); 74 I/O error (state directory, journal); 75 an incident was not handled: every
+        remediation failed (spooled if it can be retried) or its escalation failed; 78 invalid
+        configuration.
 
         """
 
@@ -163,11 +165,11 @@ public enum HealCommand: Command {
         }
     }
 
-    static func openStore(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+    static func openStore(_ options: Options, config: HealConfig, context: CommandContext, readOnly: Bool = false, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
         var policy = PolicyOptions()
         policy.stateless = options.stateless
         policy.stateDirectory = options.stateDirectory ?? config.stateDirectory
-        return try policy.openStore(environment: context.environment, warn: log)
+        return try policy.openStore(environment: context.environment, readOnly: readOnly, warn: log)
     }
 
     /// Builds the routes' actions (resolving Jenkins secrets) and the healer.
@@ -189,7 +191,7 @@ public enum HealCommand: Command {
                             configuration: JenkinsConfiguration(
                                 baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: config.jenkins.requestTimeout,
                                 retry: RetryPolicy(attempts: config.jenkins.retries + 1)),
-                            transport: URLSessionTransport(maximumConnections: config.concurrency))
+                            transport: SocketHTTPTransport(maximumConnections: config.concurrency, caFile: config.jenkins.caFile))
                     }
                     built = JenkinsAction(client: clients[url]!, job: action.job!, parameters: action.parameters, wait: action.wait)
                 case .redeploy, .external:
@@ -241,8 +243,10 @@ public enum HealCommand: Command {
         if !options.fresh, !options.stateless, let directory = options.stateDirectory ?? config.stateDirectory ?? StateStore.defaultDirectory(environment: context.environment),
             FileIO.exists(directory + "/state.json")
         {
-            do { state = try HealState(decoding: try FileIO.readFile(directory + "/state.json")) } catch {
-                context.diagnostics("\(name): state in \(directory) unreadable (\(error)); explaining from a fresh state")
+            do {
+                state = try StateStore(directory: directory, readOnly: true, warn: { _ in }).snapshot()
+            } catch {
+                throw CommandError(.ioError, "\(error.description) (explain --fresh ignores the state)")
             }
         }
         let watch = config.watch ?? name
@@ -290,7 +294,12 @@ public enum HealCommand: Command {
                     }
                 } else if let selected = selection.checks.first(where: { $0.node == check.node && $0.checkID == check.checkID }) {
                     let id = Incident.id(of: selected, groupBy: config.groupBy)
-                    if nodeFailureIDs.contains(id) {
+                    if !nodeFailureIDs.contains(id), let incident = Incident.group([selected], by: config.groupBy).first,
+                        !config.routes.contains(where: { $0.match?.matches(incident) ?? true })
+                    {
+                        decision = "no-route"
+                        reason = "no route matches it; nothing is done"
+                    } else if nodeFailureIDs.contains(id) {
                         decision = "node-failure"
                         reason = "the node is failing; its services' checks are stale, nothing is redeployed"
                     } else if let found = byIncident[id] {
@@ -300,6 +309,7 @@ public enum HealCommand: Command {
                             reason += " via route \(route.name): " + route.actions.filter { !$0.escalation && $0.kind != .log }.map(\.kind.rawValue).joined(separator: " → ")
                         }
                     }
+                    if decision == "silenced" { reason = String(reason.dropFirst("silenced: ".count)) }
                 } else if let silenced = selection.silenced.first(where: { $0.check.node == check.node && $0.check.checkID == check.checkID }) {
                     decision = "silenced"
                     reason = Healer.describe(silenced)
@@ -370,7 +380,7 @@ public enum HealCommand: Command {
     // MARK: status
 
     static func status(_ options: Options, config: HealConfig, context: CommandContext) throws(CommandError) -> ExitCode {
-        guard let store = try openStore(options, config: config, context: context, log: { _ in }) else {
+        guard let store = try openStore(options, config: config, context: context, readOnly: true, log: { _ in }) else {
             throw .usage("status needs a state directory")
         }
         let state: HealState

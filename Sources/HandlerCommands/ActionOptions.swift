@@ -1,3 +1,4 @@
+import CLI
 import ConsulWatch
 import HandlerKit
 import Platform

@@ -1,3 +1,5 @@
+/// Durations as operators write them in flags and configuration (`30s`, `500ms`, `5m`, `1h`,
+/// `1d`, or plain seconds).
 extension Duration {
     /// Parses `30`, `30s`, `500ms`, `5m`, `2h`, `1.5s`, `1d` into seconds; nil when malformed or negative.
     public static func parseSeconds(_ text: String) -> Double? {

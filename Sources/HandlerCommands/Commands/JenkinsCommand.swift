@@ -1,3 +1,4 @@
+import CLI
 import HandlerKit
 
 /// `consul-jenkins`: triggers a Jenkins job for each failing service.
@@ -15,6 +16,7 @@ public enum JenkinsCommand: Command {
         public var requestTimeout: Double = 10
         public var retries = 3
         public var pollInterval: Double = 1
+        public var caFile: String?
 
         public init() {}
     }
@@ -37,6 +39,8 @@ public enum JenkinsCommand: Command {
           --request-timeout DUR   the longest one request may take (default 10s)
           --retries N             retries on connection errors, timeouts, 5xx and 429 (default 3)
           --poll-interval DUR     first interval between polls with --wait (default 1s)
+          --ca-file FILE          trust these CA certificates (PEM) for https instead of the
+                                  system's (certificates and host names are always verified)
         Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
                        {incident} {consulIndex}
 
@@ -57,7 +61,8 @@ public enum JenkinsCommand: Command {
           --version               show the version
 
         Exit status: 0 every trigger succeeded (or nothing to do); 64 usage error; 65 input is not
-        a Consul watch payload; 74 I/O error; 75 a trigger failed.
+        a Consul watch payload; 74 I/O error; 75 a trigger failed (after its retries; spooled for
+        the next delivery when it can be retried).
 
         """
 
@@ -85,6 +90,7 @@ public enum JenkinsCommand: Command {
             case "--request-timeout": options.requestTimeout = try scanner.duration(for: option, attached: attached)
             case "--retries": options.retries = try scanner.integer(for: option, attached: attached, in: 0...10)
             case "--poll-interval": options.pollInterval = try scanner.duration(for: option, attached: attached)
+            case "--ca-file": options.caFile = try scanner.value(for: option, attached: attached)
             case "--token", "--password", "--api-token", "--build-token":
                 throw .usage("\(option) is not accepted: secrets on the command line show up in `ps` and shell history; use the JENKINS_* environment variables or a 0600 file (see --help)")
             default: return false
@@ -121,7 +127,7 @@ public enum JenkinsCommand: Command {
         let configuration = JenkinsConfiguration(
             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,
             retry: RetryPolicy(attempts: options.retries + 1), pollInterval: options.pollInterval)
-        let client = JenkinsClient(configuration: configuration, transport: URLSessionTransport(maximumConnections: options.actions.concurrency))
+        let client = JenkinsClient(configuration: configuration, transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile))
         let job = try! JenkinsJobTemplate(options.job)  // validated by parse
         let parameters = options.parameters.isEmpty ? nil : options.parameters.map { (name: $0.name, value: try! Template($0.value)) }
         let action = JenkinsAction(client: client, job: job, parameters: parameters, wait: options.wait)

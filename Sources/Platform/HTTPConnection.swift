@@ -1,0 +1,455 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// One HTTP/1.1 connection over a TCP socket, optionally TLS (the system's OpenSSL, loaded when
+/// first needed). A handler makes a handful of requests and exits, so it does not pay at
+/// start-up for a general HTTP stack: loading Foundation's networking library alone costs about
+/// 10 ms, a third of what the whole seed script took.
+///
+/// Not thread-safe: one request at a time; pools hand connections to one thread at a time.
+public final class HTTPConnection {
+    /// A response: status, header fields in order, body.
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+    }
+
+    /// Why a request got no response.
+    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        case resolve(String)
+        case connect(String)
+        case tls(String)
+        case timedOut
+        /// The peer closed the connection, or sent something that is not HTTP.
+        case broken(String)
+
+        public var description: String {
+            switch self {
+            case .resolve(let detail): return "cannot resolve \(detail)"
+            case .connect(let detail): return detail
+            case .tls(let detail): return "TLS: \(detail)"
+            case .timedOut: return "timed out"
+            case .broken(let detail): return detail
+            }
+        }
+    }
+
+    public let host: String
+    public let port: Int
+    public let tls: Bool
+    private var fd: Int32 = -1
+    private var ssl: OpaquePointer?
+    private var buffer: [UInt8] = []
+    /// False once the peer said `Connection: close` or the body was delimited by EOF.
+    public private(set) var reusable = true
+    /// Requests answered on this connection.
+    public private(set) var requests = 0
+
+    /// Opens a connection (TCP connect, then the TLS handshake with certificate and host name
+    /// verification against the system's roots, or `caFile`).
+    public init(host: String, port: Int, tls: Bool, caFile: String? = nil, deadline: Double) throws(Failure) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        fd = try Self.connect(host: host, port: port, deadline: deadline)
+        if tls {
+            do {
+                ssl = try TLS.shared().handshake(fd: fd, host: host, caFile: caFile, deadline: deadline)
+            } catch {
+                Glibc.close(fd)
+                fd = -1
+                throw error
+            }
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection.
+    public func close() {
+        if let ssl { TLS.loaded?.free(ssl) }
+        ssl = nil
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        reusable = false
+    }
+
+    /// Sends a request and reads its response. `head` is the request line and header fields
+    /// (without the final empty line), `body` the body; `Content-Length` is added.
+    public func send(method: String, target: String, headers: [(String, String)], body: [UInt8], deadline: Double) throws(Failure) -> Response {
+        guard fd >= 0, reusable else { throw .broken("connection closed") }
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        try write(Array(head.utf8) + body, deadline: deadline)
+        var response = try readResponse(method: method, deadline: deadline)
+        while (100..<200).contains(response.status) { response = try readResponse(method: method, deadline: deadline) }
+        requests += 1
+        return response
+    }
+
+    private var hostHeader: String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return (tls && port == 443) || (!tls && port == 80) ? name : "\(name):\(port)"
+    }
+
+    // MARK: Reading
+
+    private func readResponse(method: String, deadline: Double) throws(Failure) -> Response {
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = Self.find([13, 10, 13, 10], in: buffer)
+            if headerEnd == nil {
+                if buffer.count > 64 * 1024 { throw .broken("response header larger than 64 KiB") }
+                guard try fill(deadline: deadline) else {
+                    throw .broken(buffer.isEmpty && requests > 0 ? "connection closed by peer" : "connection closed before the response was complete")
+                }
+            }
+        }
+        let headText = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
+        buffer.removeSubrange(..<(headerEnd! + 4))
+        var lines = headText.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+        let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
+            throw .broken("not an HTTP response")
+        }
+        var headers: [(name: String, value: String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            headers.append((String(line[..<colon]), String(value.reversed().drop { $0 == " " || $0 == "\t" }.reversed())))
+        }
+        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name }?.value }
+        if header("connection")?.lowercased().contains("close") == true || statusLine[0] == "HTTP/1.0" { reusable = false }
+        if (100..<200).contains(status) { return Response(status: status, headers: headers, body: []) }
+        var body: [UInt8] = []
+        if method == "HEAD" || status == 204 || status == 304 {
+            // No body.
+        } else if header("transfer-encoding")?.lowercased().contains("chunked") == true {
+            body = try readChunked(deadline: deadline)
+        } else if let lengthText = header("content-length") {
+            guard let length = Int(lengthText), length >= 0, length <= 256 << 20 else { throw .broken("bad Content-Length \(lengthText)") }
+            while buffer.count < length {
+                guard try fill(deadline: deadline) else { throw .broken("connection closed inside the body") }
+            }
+            body = Array(buffer[..<length])
+            buffer.removeSubrange(..<length)
+        } else {
+            while try fill(deadline: deadline) {}
+            body = buffer
+            buffer = []
+            reusable = false
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    private func readChunked(deadline: Double) throws(Failure) -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            var lineEnd = Self.find([13, 10], in: buffer)
+            while lineEnd == nil {
+                guard try fill(deadline: deadline) else { throw .broken("connection closed inside a chunked body") }
+                lineEnd = Self.find([13, 10], in: buffer)
+            }
+            let sizeText = String(decoding: buffer[..<lineEnd!], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
+            guard let size = Int(sizeText.trimmingSpaces(), radix: 16), size >= 0 else { throw .broken("bad chunk size") }
+            buffer.removeSubrange(..<(lineEnd! + 2))
+            if size == 0 {
+                // Trailer fields, then an empty line.
+                while true {
+                    var end = Self.find([13, 10], in: buffer)
+                    while end == nil {
+                        guard try fill(deadline: deadline) else { return body }
+                        end = Self.find([13, 10], in: buffer)
+                    }
+                    let empty = end == 0
+                    buffer.removeSubrange(..<(end! + 2))
+                    if empty { return body }
+                }
+            }
+            while buffer.count < size + 2 {
+                guard try fill(deadline: deadline) else { throw .broken("connection closed inside a chunk") }
+            }
+            body += buffer[..<size]
+            buffer.removeSubrange(..<(size + 2))
+        }
+    }
+
+    /// Reads more bytes into the buffer; false at end of file.
+    private func fill(deadline: Double) throws(Failure) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            if ssl == nil || TLS.loaded?.pending(ssl!) == 0 { try wait(for: Int16(POLLIN), deadline: deadline) }
+            let n: Int = chunk.withUnsafeMutableBytes { raw in
+                if let ssl { return TLS.loaded!.read(ssl, raw.baseAddress!, Int32(raw.count)) }
+                return Glibc.recv(fd, raw.baseAddress!, raw.count, 0)
+            }
+            if n > 0 {
+                buffer += chunk[..<n]
+                return true
+            }
+            if n == 0 { return false }
+            if let ssl {
+                switch TLS.loaded!.error(ssl, Int32(n)) {
+                case 2, 3: continue  // WANT_READ / WANT_WRITE
+                case 6: return false  // ZERO_RETURN: clean close
+                default: throw .broken("TLS read failed")
+                }
+            }
+            if errno == EINTR || errno == EAGAIN { continue }
+            if errno == ECONNRESET { return false }
+            throw .broken("read failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func write(_ bytes: [UInt8], deadline: Double) throws(Failure) {
+        var offset = 0
+        while offset < bytes.count {
+            try wait(for: Int16(POLLOUT), deadline: deadline)
+            let n: Int = bytes.withUnsafeBytes { raw in
+                if let ssl { return TLS.loaded!.write(ssl, raw.baseAddress! + offset, Int32(raw.count - offset)) }
+                return Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 { offset += n; continue }
+            if let ssl {
+                let code = TLS.loaded!.error(ssl, Int32(n))
+                if code == 2 || code == 3 { continue }
+                throw .broken("TLS write failed")
+            }
+            if errno == EINTR || errno == EAGAIN { continue }
+            throw .broken("write failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Waits until the socket is ready or the deadline passes.
+    private func wait(for events: Int16, deadline: Double) throws(Failure) {
+        while true {
+            let remaining = deadline - Time.monotonicSeconds()
+            if remaining <= 0 { throw .timedOut }
+            var descriptor = pollfd(fd: fd, events: events, revents: 0)
+            let result = poll(&descriptor, 1, Int32(min(remaining * 1000, 60_000).rounded(.up)))
+            if result > 0 { return }
+            if result < 0 && errno != EINTR { throw .broken("poll failed: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == needle[0] {
+                var match = true
+                for offset in 1..<needle.count where haystack[index + offset] != needle[offset] { match = false; break }
+                if match { return index }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    // MARK: Connecting
+
+    private static func connect(host: String, port: Int, deadline: Double) throws(Failure) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw .resolve("\(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = "connection refused"
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), info.pointee.ai_protocol)
+            guard fd >= 0 else { continue }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
+            if errno == EINPROGRESS {
+                var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                let remaining = deadline - Time.monotonicSeconds()
+                if remaining > 0, poll(&descriptor, 1, Int32((remaining * 1000).rounded(.up))) > 0 {
+                    var error: Int32 = 0
+                    var length = socklen_t(MemoryLayout<Int32>.size)
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+                    if error == 0 { return fd }
+                    lastError = error == ECONNREFUSED ? "connection refused" : String(cString: strerror(error))
+                } else {
+                    Glibc.close(fd)
+                    throw .timedOut
+                }
+            } else {
+                lastError = String(cString: strerror(errno))
+            }
+            Glibc.close(fd)
+        }
+        throw .connect(lastError)
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var text = Substring(self)
+        while text.first == " " || text.first == "\t" { text.removeFirst() }
+        while text.last == " " || text.last == "\t" { text.removeLast() }
+        return String(text)
+    }
+}
+
+/// The system's OpenSSL, loaded with `dlopen` the first time an https URL is used, so that
+/// http-only handlers never load it and the toolkit needs no TLS package of its own.
+final class TLS: @unchecked Sendable {
+    // @unchecked: immutable after init (function pointers and the library handle).
+    typealias Method = @convention(c) () -> OpaquePointer?
+    typealias CTXNew = @convention(c) (OpaquePointer?) -> OpaquePointer?
+    typealias CTXInt = @convention(c) (OpaquePointer?) -> Int32
+    typealias CTXLoad = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32
+    typealias CTXVerify = @convention(c) (OpaquePointer?, Int32, OpaquePointer?) -> Void
+    typealias SSLNew = @convention(c) (OpaquePointer?) -> OpaquePointer?
+    typealias SSLSetFD = @convention(c) (OpaquePointer?, Int32) -> Int32
+    typealias SSLCtrl = @convention(c) (OpaquePointer?, Int32, Int, UnsafeMutableRawPointer?) -> Int
+    typealias SSLSetHost = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32
+    typealias SSLInt = @convention(c) (OpaquePointer?) -> Int32
+    typealias SSLLong = @convention(c) (OpaquePointer?) -> Int
+    typealias SSLIO = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32) -> Int32
+    typealias SSLWrite = @convention(c) (OpaquePointer?, UnsafeRawPointer?, Int32) -> Int32
+    typealias SSLError = @convention(c) (OpaquePointer?, Int32) -> Int32
+    typealias SSLFree = @convention(c) (OpaquePointer?) -> Void
+
+    let clientMethod: Method
+    let ctxNew: CTXNew
+    let ctxDefaultPaths: CTXInt
+    let ctxLoad: CTXLoad
+    let ctxVerify: CTXVerify
+    let sslNew: SSLNew
+    let setFD: SSLSetFD
+    let ctrl: SSLCtrl
+    let setHost: SSLSetHost
+    let connectSSL: SSLInt
+    let verifyResult: SSLLong
+    let readSSL: SSLIO
+    let writeSSL: SSLWrite
+    let errorSSL: SSLError
+    let pendingSSL: SSLInt
+    let freeSSL: SSLFree
+    let shutdownSSL: SSLInt
+
+    private static let state = Mutex<TLS?>(nil)
+
+    /// The library, once loaded.
+    static var loaded: TLS? { state.withLock { $0 } }
+
+    /// Loads OpenSSL once.
+    static func shared() throws(HTTPConnection.Failure) -> TLS {
+        let result: Result<TLS, HTTPConnection.Failure> = state.withLock { state in
+            if let state { return .success(state) }
+            do throws(HTTPConnection.Failure) {
+                let tls = try load()
+                state = tls
+                return .success(tls)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private static func load() throws(HTTPConnection.Failure) -> TLS {
+        var library: UnsafeMutableRawPointer?
+        for name in ["libssl.so.3", "libssl.so.1.1", "libssl.so"] where library == nil { library = dlopen(name, RTLD_NOW) }
+        guard let handle = library else {
+            throw .tls("https needs the system's OpenSSL (libssl.so.3), which could not be loaded")
+        }
+        func symbol<T>(_ name: String, as type: T.Type) throws(HTTPConnection.Failure) -> T {
+            guard let pointer = dlsym(handle, name) else { throw .tls("OpenSSL lacks \(name)") }
+            return unsafeBitCast(pointer, to: type)
+        }
+        let tls = TLS(
+            clientMethod: try symbol("TLS_client_method", as: Method.self), ctxNew: try symbol("SSL_CTX_new", as: CTXNew.self),
+            ctxDefaultPaths: try symbol("SSL_CTX_set_default_verify_paths", as: CTXInt.self),
+            ctxLoad: try symbol("SSL_CTX_load_verify_locations", as: CTXLoad.self), ctxVerify: try symbol("SSL_CTX_set_verify", as: CTXVerify.self),
+            sslNew: try symbol("SSL_new", as: SSLNew.self), setFD: try symbol("SSL_set_fd", as: SSLSetFD.self),
+            ctrl: try symbol("SSL_ctrl", as: SSLCtrl.self), setHost: try symbol("SSL_set1_host", as: SSLSetHost.self),
+            connectSSL: try symbol("SSL_connect", as: SSLInt.self), verifyResult: try symbol("SSL_get_verify_result", as: SSLLong.self),
+            readSSL: try symbol("SSL_read", as: SSLIO.self), writeSSL: try symbol("SSL_write", as: SSLWrite.self),
+            errorSSL: try symbol("SSL_get_error", as: SSLError.self), pendingSSL: try symbol("SSL_pending", as: SSLInt.self),
+            freeSSL: try symbol("SSL_free", as: SSLFree.self), shutdownSSL: try symbol("SSL_shutdown", as: SSLInt.self))
+        return tls
+    }
+
+    private init(
+        clientMethod: Method, ctxNew: CTXNew, ctxDefaultPaths: CTXInt, ctxLoad: CTXLoad, ctxVerify: CTXVerify, sslNew: SSLNew,
+        setFD: SSLSetFD, ctrl: SSLCtrl, setHost: SSLSetHost, connectSSL: SSLInt, verifyResult: SSLLong, readSSL: SSLIO,
+        writeSSL: SSLWrite, errorSSL: SSLError, pendingSSL: SSLInt, freeSSL: SSLFree, shutdownSSL: SSLInt
+    ) {
+        self.clientMethod = clientMethod
+        self.ctxNew = ctxNew
+        self.ctxDefaultPaths = ctxDefaultPaths
+        self.ctxLoad = ctxLoad
+        self.ctxVerify = ctxVerify
+        self.sslNew = sslNew
+        self.setFD = setFD
+        self.ctrl = ctrl
+        self.setHost = setHost
+        self.connectSSL = connectSSL
+        self.verifyResult = verifyResult
+        self.readSSL = readSSL
+        self.writeSSL = writeSSL
+        self.errorSSL = errorSSL
+        self.pendingSSL = pendingSSL
+        self.freeSSL = freeSSL
+        self.shutdownSSL = shutdownSSL
+    }
+
+    /// Performs a verified client handshake on a connected socket.
+    func handshake(fd: Int32, host: String, caFile: String?, deadline: Double) throws(HTTPConnection.Failure) -> OpaquePointer {
+        guard let context = ctxNew(clientMethod()) else { throw .tls("cannot create a TLS context") }
+        if let caFile {
+            guard ctxLoad(context, caFile, nil) == 1 else { throw .tls("cannot load CA certificates from \(caFile)") }
+        } else {
+            _ = ctxDefaultPaths(context)
+        }
+        ctxVerify(context, 1 /* SSL_VERIFY_PEER */, nil)
+        guard let ssl = sslNew(context) else { throw .tls("cannot create a TLS session") }
+        // The context is reference-counted by the session; it can be let go of here.
+        _ = setFD(ssl, fd)
+        _ = host.withCString { name in ctrl(ssl, 55 /* SSL_CTRL_SET_TLSEXT_HOSTNAME */, 0, UnsafeMutableRawPointer(mutating: name)) }
+        _ = host.withCString { setHost(ssl, $0) }
+        while true {
+            let result = connectSSL(ssl)
+            if result == 1 { break }
+            let code = errorSSL(ssl, result)
+            guard code == 2 || code == 3 else {
+                let verify = verifyResult(ssl)
+                freeSSL(ssl)
+                throw .tls(verify != 0 ? "certificate verification failed for \(host) (OpenSSL verify error \(verify))" : "handshake with \(host) failed")
+            }
+            var descriptor = pollfd(fd: fd, events: Int16(code == 2 ? POLLIN : POLLOUT), revents: 0)
+            let remaining = deadline - Time.monotonicSeconds()
+            guard remaining > 0, poll(&descriptor, 1, Int32((remaining * 1000).rounded(.up))) >= 0 else {
+                freeSSL(ssl)
+                throw .timedOut
+            }
+        }
+        return ssl
+    }
+
+    func read(_ ssl: OpaquePointer, _ buffer: UnsafeMutableRawPointer, _ count: Int32) -> Int { Int(readSSL(ssl, buffer, count)) }
+    func write(_ ssl: OpaquePointer, _ buffer: UnsafeRawPointer, _ count: Int32) -> Int { Int(writeSSL(ssl, buffer, count)) }
+    func error(_ ssl: OpaquePointer, _ result: Int32) -> Int32 { errorSSL(ssl, result) }
+    func pending(_ ssl: OpaquePointer) -> Int32 { pendingSSL(ssl) }
+    func free(_ ssl: OpaquePointer) {
+        _ = shutdownSSL(ssl)
+        freeSSL(ssl)
+    }
+}

@@ -145,7 +145,11 @@ public enum HealCommand: Command {
                 guard store != nil else { throw .usage("flush needs a state directory") }
                 do {
                     let report = try healer.flush()
-                    context.print("flushed: \(report.actions.count) action(s) run, \(report.spooled) still spooled")
+                    let others = try store!.spool().filter { $0.watch != healer.watch }.count
+                    var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
+                    if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
+                    if options.dryRun { line += " (dry run: nothing was run)" }
+                    context.print(line)
                     return report.failed ? .actionFailed : .success
                 } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
             }

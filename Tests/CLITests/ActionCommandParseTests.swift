@@ -130,8 +130,14 @@ import CLI
             #expect(!watches.isEmpty)
             for watch in watches {
                 #expect(watch["type"] as? String != nil)
-                #expect(watch["args"] is [String], "\(file): use args, not the deprecated handler string")
-                #expect(watch["handler"] == nil)
+                #expect(watch["handler"] == nil, "\(file): use args, not the deprecated handler string")
+                if watch["handler_type"] as? String == "http" {
+                    let config = watch["http_handler_config"] as? [String: Any]
+                    #expect((config?["path"] as? String)?.hasPrefix("http://127.0.0.1:") == true)
+                    #expect(watch["args"] == nil, "\(file): an http watch takes no args")
+                } else {
+                    #expect(watch["args"] is [String], "\(file): use args")
+                }
             }
         }
     }

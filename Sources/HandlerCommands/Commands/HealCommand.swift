@@ -7,7 +7,7 @@ import Platform
 /// and explains, replays, flushes and reports.
 public enum HealCommand: Command {
     public enum Subcommand: String, Sendable, CaseIterable {
-        case run, checkConfig = "check-config", explain, replay, flush, status
+        case run, serve, checkConfig = "check-config", explain, replay, flush, status
     }
 
     public struct Options: Sendable {
@@ -18,6 +18,7 @@ public enum HealCommand: Command {
         public var dryRun = false
         public var record: String?
         public var journal: String?
+        public var listen: String?
         public var json = false
         public var fresh = false
         public var type: WatchType?
@@ -30,6 +31,7 @@ public enum HealCommand: Command {
 
     public static let help = """
         Usage: consul-heal [run] --config FILE [options] [PAYLOAD...]
+               consul-heal serve --config FILE --listen 127.0.0.1:PORT [options]
                consul-heal check-config --config FILE
                consul-heal explain --config FILE [--fresh] PAYLOAD...
                consul-heal replay --config FILE DIR
@@ -42,6 +44,8 @@ public enum HealCommand: Command {
 
         Subcommands:
           run                     handle a delivery (the default)
+          serve                   receive deliveries over HTTP from a watch with handler_type
+                                  "http" (POST of the payload with X-Consul-Index), one at a time
           check-config            validate the configuration; errors name the JSON path
           explain PAYLOAD...      for each check of recorded payloads, the decision and its reason;
                                   nothing is executed and the state is not changed
@@ -57,6 +61,7 @@ public enum HealCommand: Command {
           --dry-run               decide, but only print what would be done
           --record DIR            also keep each payload in DIR (with its CONSUL_INDEX and time) for replay
           --journal FILE          overrides journal.file of the configuration (one JSON line per decision)
+          --listen HOST:PORT      serve: the IPv4 address and port to listen on (port 0: any free)
           --type TYPE             read payloads as this watch type instead of detecting it
           --fresh                 explain: ignore the state directory, assume no history
           --json                  status: print JSON
@@ -89,6 +94,7 @@ public enum HealCommand: Command {
             case "--dry-run": try ArgumentScanner.flag(option, attached: attached); options.dryRun = true
             case "--record": options.record = try scanner.value(for: option, attached: attached)
             case "--journal": options.journal = try scanner.value(for: option, attached: attached)
+            case "--listen": options.listen = try scanner.value(for: option, attached: attached)
             case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
             case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
             case "--type":
@@ -108,8 +114,11 @@ public enum HealCommand: Command {
         switch options.subcommand {
         case .explain where options.operands.isEmpty: throw .usage("explain needs one or more payload files")
         case .replay where options.operands.count != 1: throw .usage("replay needs one directory")
-        case .checkConfig, .flush, .status:
+        case .checkConfig, .flush, .status, .serve:
             if !options.operands.isEmpty { throw .usage("\(options.subcommand.rawValue) takes no operands") }
+            if options.subcommand == .serve, options.listen.flatMap(Self.listenAddress) == nil {
+                throw .usage("serve needs --listen HOST:PORT with an IPv4 address, e.g. --listen 127.0.0.1:8088")
+            }
         default: break
         }
         return .run(options)
@@ -138,6 +147,8 @@ public enum HealCommand: Command {
             return try replay(options, config: config, context: context)
         case .status:
             return try status(options, config: config, context: context)
+        case .serve:
+            return try serve(options, config: config, context: context, log: log)
         case .run, .flush:
             let store = try openStore(options, config: config, context: context, log: log)
             let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
@@ -238,6 +249,72 @@ public enum HealCommand: Command {
 
     static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double) -> (Delivery, [Incident]) {
         Healer.delivery(selection, groupBy: config.groupBy, watch: config.watch ?? name, consulIndex: consulIndex, time: time)
+    }
+
+    // MARK: serve
+
+    static func listenAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        let host = String(text[..<colon])
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    /// The `handler_type: "http"` door: every POST is one delivery, handled like stdin, answered
+    /// 200 when every incident was handled, 400 for a payload that cannot be read (kept as a dead
+    /// letter), 500 when an action failed (spooled when it can be retried). Consul logs non-2xx
+    /// answers, with their body, at ERROR.
+    static func serve(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+        let (host, port) = listenAddress(options.listen!)!
+        let listener: HTTPListener
+        do { listener = try HTTPListener(host: host, port: port) } catch { throw CommandError(.ioError, error.description) }
+        let store = try openStore(options, config: config, context: context, log: log)
+        let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
+        var selection = SelectionOptions()
+        selection.criteria = config.selection
+        selection.type = options.type
+        context.print("listening on http://\(host):\(listener.port)/")
+        while true {
+            let next: (HTTPListener.Request, (Int, String, [UInt8]) -> Void)?
+            do { next = try listener.next(maximumBody: FileIO.maximumInputSize, timeout: 30) } catch { throw CommandError(.ioError, error.description) }
+            guard let (request, respond) = next else { continue }
+            func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) {
+                var writer = JSONWriter()
+                writer.object(fill)
+                writer.append(raw: "\n")
+                respond(status, reason, writer.bytes)
+            }
+            guard request.method == "POST" || request.method == "PUT" else {
+                answer(405, "Method Not Allowed") { $0.field("error", "a watch delivers with POST (or PUT)") }
+                continue
+            }
+            let consulIndex: UInt64?
+            do { consulIndex = try ConsulIndex.parse(request.header("X-Consul-Index")) } catch {
+                answer(400, "Bad Request") { $0.field("error", "X-Consul-Index must be an unsigned integer") }
+                continue
+            }
+            let input = Input(name: "http", bytes: request.body)
+            do throws(CommandError) {
+                if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
+                let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
+                let report: Healer.Report
+                do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
+                    throw CommandError(.ioError, "state directory: \(error.description)")
+                }
+                answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
+                    object.field("consulIndex", consulIndex)
+                    object.field("selected", chosen.checks.count)
+                    object.field("decisions", report.decisions.count)
+                    object.field("actions", report.actions.count)
+                    object.field("unhandled", report.unresolved)
+                    object.field("spooled", report.spooled)
+                }
+            } catch {
+                log(error.message)
+                answer(error.exitCode == .dataError ? 400 : 500, error.exitCode == .dataError ? "Bad Request" : "Internal Server Error") {
+                    $0.field("error", error.message)
+                }
+            }
+        }
     }
 
     // MARK: explain

@@ -9,8 +9,9 @@ FIXTURES := Tests/TestSupport/Fixtures
 
 all: build
 
+# One --product per invocation: swift build honours only the last one given.
 build:
-	$(SWIFT) build -c $(CONFIG) $(foreach c,$(COMMANDS),--product $(c))
+	for c in $(COMMANDS); do $(SWIFT) build -c $(CONFIG) --product $$c || exit 1; done
 
 # The whole test suite: unit tests, fake Jenkins over loopback, the built executables driven as
 # a Consul agent drives them.
@@ -21,7 +22,8 @@ test:
 # The main job on a recorded payload: what a `checks` watch with state "critical" hands the
 # handler when web-02's health check fails, then the same payload as the seed would have seen it.
 demo:
-	$(SWIFT) build -c $(CONFIG) --product consul-critical --product consul-heal
+	$(SWIFT) build -c $(CONFIG) --product consul-critical
+	$(SWIFT) build -c $(CONFIG) --product consul-heal
 	@bash handlers/demo.sh "$$($(SWIFT) build -c $(CONFIG) --show-bin-path)"
 
 # Benchmarks against the baselines (jq; the seed's bash + jq + curl). Prints ratios; the

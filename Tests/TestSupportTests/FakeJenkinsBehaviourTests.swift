@@ -66,7 +66,6 @@ struct FakeJenkinsFaultTests {
             $0.jobs = [FakeJenkins.Job("plain")]
             $0.latencyMs = 400
         }
-        let start = Date()
         try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<6 {
                 group.addTask {
@@ -77,7 +76,6 @@ struct FakeJenkinsFaultTests {
             for try await status in group { #expect(status == 200) }
         }
         // Concurrency is shown by the connection counter, not by wall time (tests are not timed).
-        _ = start
         #expect(fake.maxConcurrentConnections >= 2)
         #expect(fake.maxConcurrentConnections <= 6)
         #expect(fake.acceptedConnections == 6)

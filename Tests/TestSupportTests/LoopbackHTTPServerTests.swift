@@ -150,7 +150,6 @@ struct LoopbackHTTPServerTests {
         let server = try echoServer()
         let statuses = Mutex<[Int]>([])
         let done = DispatchSemaphore(value: 0)
-        let started = Date()
         // Real threads (not the cooperative pool), so the clients themselves run in parallel.
         for _ in 0..<8 {
             Thread {
@@ -163,7 +162,6 @@ struct LoopbackHTTPServerTests {
             }.start()
         }
         for _ in 0..<8 { #expect(done.wait(timeout: .now() + 10) == .success) }
-        _ = started
         #expect(statuses.withLock { $0 } == Array(repeating: 200, count: 8))
         // Parallelism is shown by the connection counter (tests are not timed): all 8 were open at once.
         #expect(server.maxConcurrentConnections == 8)

@@ -220,9 +220,7 @@ public struct HealConfig: Sendable {
                 for (actionIndex, actionValue) in actionValues.enumerated() {
                     actions.append(try action(actionValue, "\(path).actions[\(actionIndex)]", config: config))
                 }
-                if !actions.contains(where: { $0.kind != .log && !$0.escalation }) && !actions.contains(where: { $0.escalation }) {
-                    // A log-only route is allowed (observe before trusting), nothing to check.
-                }
+                // A log-only route is allowed: observing before trusting a route with actions.
                 config.routes.append(RouteSpec(name: name, match: match, policy: settings, actions: actions))
             }
         }

@@ -66,6 +66,19 @@ public struct ArgumentScanner: Sendable {
         return number
     }
 
+    /// One of an enumeration's raw values; the error lists them all
+    /// (`--group-by takes service, instance or node, not 'x'`).
+    public mutating func choice<T: RawRepresentable & CaseIterable>(_: T.Type, for option: String, attached: String?) throws(CommandError) -> T
+    where T.RawValue == String {
+        let text = try value(for: option, attached: attached)
+        if let value = T(rawValue: text) { return value }
+        let names = T.allCases.map(\.rawValue)
+        let list = names.count > 4
+            ? "one of " + names.joined(separator: ", ")
+            : names.dropLast().joined(separator: ", ") + " or " + names.last!
+        throw .usage("\(option) takes \(list), not '\(text)'")
+    }
+
     /// A duration: `30`, `30s`, `500ms`, `5m`, `1h`. Returns seconds.
     public mutating func duration(for option: String, attached: String?) throws(CommandError) -> Double {
         let text = try value(for: option, attached: attached)

@@ -46,11 +46,7 @@ public struct SelectionOptions: Sendable, Equatable {
             try ArgumentScanner.flag(option, attached: attached)
             criteria.includeMaintenance = true
         case "--type":
-            let text = try scanner.value(for: option, attached: attached)
-            guard let type = WatchType(rawValue: text) else {
-                throw .usage("--type takes one of \(WatchType.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
-            }
-            self.type = type
+            type = try scanner.choice(WatchType.self, for: option, attached: attached)
         default:
             return false
         }

@@ -36,9 +36,7 @@ public struct ActionOptions: Sendable {
         if try policy.consume(option, attached: attached, from: &scanner) { return true }
         switch option {
         case "--group-by":
-            let text = try scanner.value(for: option, attached: attached)
-            guard let value = GroupBy(rawValue: text) else { throw .usage("--group-by takes service, instance or node, not '\(text)'") }
-            groupBy = value
+            groupBy = try scanner.choice(GroupBy.self, for: option, attached: attached)
         case "--concurrency":
             concurrency = try scanner.integer(for: option, attached: attached, in: 1...64)
         case "--timeout":

@@ -41,9 +41,7 @@ public struct PolicyOptions: Sendable {
             stateless = true
         case "--watch": watch = try scanner.value(for: option, attached: attached)
         case "--on-start":
-            let text = try scanner.value(for: option, attached: attached)
-            guard let value = PolicySettings.OnStart(rawValue: text) else { throw .usage("--on-start takes wait or act, not '\(text)'") }
-            settings.onStart = value
+            settings.onStart = try scanner.choice(PolicySettings.OnStart.self, for: option, attached: attached)
         case "--threshold":
             let text = try scanner.value(for: option, attached: attached)
             if let count = Int(text), count >= 1 {

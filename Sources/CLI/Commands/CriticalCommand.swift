@@ -49,11 +49,7 @@ public enum CriticalCommand: Command {
             if try options.selection.consume(option, attached: attached, from: &scanner) { return true }
             switch option {
             case "--format":
-                let text = try scanner.value(for: option, attached: attached)
-                guard let format = CheckFormat(rawValue: text) else {
-                    throw .usage("--format takes jsonl, json, names or table, not '\(text)'")
-                }
-                options.format = format
+                options.format = try scanner.choice(CheckFormat.self, for: option, attached: attached)
             case "--count":
                 try ArgumentScanner.flag(option, attached: attached)
                 options.count = true

@@ -98,9 +98,7 @@ public enum HealCommand: Command {
             case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
             case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
             case "--type":
-                let text = try scanner.value(for: option, attached: attached)
-                guard let type = WatchType(rawValue: text) else { throw .usage("--type takes one of \(WatchType.allCases.map(\.rawValue).joined(separator: ", "))") }
-                options.type = type
+                options.type = try scanner.choice(WatchType.self, for: option, attached: attached)
             default: return false
             }
             return true

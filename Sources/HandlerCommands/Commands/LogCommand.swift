@@ -51,16 +51,12 @@ public enum LogCommand: Command {
             switch option {
             case "--file": options.file = try scanner.value(for: option, attached: attached)
             case "--format":
-                let text = try scanner.value(for: option, attached: attached)
-                guard let format = LogFormat(rawValue: text) else { throw .usage("--format takes jsonl, logfmt or text, not '\(text)'") }
-                options.format = format
+                options.format = try scanner.choice(LogFormat.self, for: option, attached: attached)
             case "--fsync":
                 try ArgumentScanner.flag(option, attached: attached)
                 options.fsync = true
             case "--group-by":
-                let text = try scanner.value(for: option, attached: attached)
-                guard let value = GroupBy(rawValue: text) else { throw .usage("--group-by takes service, instance or node, not '\(text)'") }
-                options.groupBy = value
+                options.groupBy = try scanner.choice(GroupBy.self, for: option, attached: attached)
             default: return false
             }
             return true

@@ -1,4 +1,5 @@
 import ConsulWatch
+import Platform
 
 /// The selection flags every executable shares: `--status`, `--service`, `--tag`, `--node`,
 /// `--check`, `--include-maintenance` and `--type`.
@@ -30,7 +31,7 @@ public struct SelectionOptions: Sendable, Equatable {
             let text = try scanner.value(for: option, attached: attached)
             var statuses: Set<CheckStatus> = []
             for word in text.split(separator: ",", omittingEmptySubsequences: false) {
-                let name = word.trimmingCharacters(in: " ").lowercased()
+                let name = String(word).trimmingSpaces().lowercased()
                 switch name {
                 case "any": statuses = []; criteria.statuses = []; return true
                 case "critical", "warning", "passing": statuses.insert(CheckStatus(name))
@@ -56,14 +57,5 @@ public struct SelectionOptions: Sendable, Equatable {
     private func nonEmpty(_ value: String, _ option: String) throws(CommandError) -> String {
         if value.isEmpty { throw .usage("option \(option) needs a non-empty value") }
         return value
-    }
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: Character) -> String {
-        var text = Substring(self)
-        while text.first == set { text.removeFirst() }
-        while text.last == set { text.removeLast() }
-        return String(text)
     }
 }

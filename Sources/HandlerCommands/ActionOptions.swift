@@ -97,7 +97,7 @@ public enum Secrets {
         let mode: UInt32
         do { mode = UInt32(try FileIO.permissions(of: path)) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
         guard mode == 0o600 || mode == 0o400 else {
-            throw CommandError(.usage, "\(option) \(path) has mode \(String(mode, radix: 8).leftPadded(4)): a secret file must be 0600 or 0400 (chmod 600 \(path))")
+            throw CommandError(.usage, "\(option) \(path) has mode \(String(mode, radix: 8).leftPadded(to: 4)): a secret file must be 0600 or 0400 (chmod 600 \(path))")
         }
         let bytes: [UInt8]
         do { bytes = try FileIO.readFile(path, limit: 64 * 1024) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
@@ -109,11 +109,6 @@ public enum Secrets {
     }
 }
 
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}
 
 /// Jenkins credentials from the environment and secret files.
 public enum JenkinsSecrets {

@@ -95,9 +95,3 @@ public struct ActionReport: Sendable, Hashable {
         return "\(milliseconds / 1000).\(String(milliseconds % 1000).leftPadded(to: 3))s"
     }
 }
-
-extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}

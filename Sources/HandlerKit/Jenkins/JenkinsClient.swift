@@ -1,5 +1,6 @@
 import ConsulWatch
 import Foundation
+import Platform
 import Synchronization
 
 /// How the client proves who it is (jenkins.md §5.1). Secrets come from the environment or

@@ -267,26 +267,20 @@ public struct Healer: Sendable {
     /// if the ladder is exhausted; or the escalation alone.
     private static func perform(_ work: Work, context: ActionContext) -> WorkResult {
         var reports: [ActionReport] = []
-        func run(_ action: any Action) -> Outcome {
+        func run(_ action: any Action, on incident: Incident = work.incident) -> Outcome {
             let started = context.clock.now()
-            let outcome = action.perform(work.incident, context: context)
-            reports.append(ActionReport(incident: work.incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
+            let outcome = action.perform(incident, context: context)
+            reports.append(ActionReport(incident: incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
             return outcome
         }
         func escalate(_ work: Work) -> Bool {
-            func run(_ action: any Action) -> Outcome {
-                let started = context.clock.now()
-                let outcome = action.perform(work.incident, context: context)
-                reports.append(ActionReport(incident: work.incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
-                return outcome
-            }
             if work.route.escalation.isEmpty {
                 // Journaled all the same: the decision must be on record even with nothing to run.
                 reports.append(ActionReport(incident: work.incident, action: "escalation", outcome: .skipped(reason: "no escalation action configured"), duration: 0))
                 return true
             }
             var ok = true
-            for action in work.route.escalation where run(action).isFailure { ok = false }
+            for action in work.route.escalation where run(action, on: work.incident).isFailure { ok = false }
             return ok
         }
         switch work.kind {

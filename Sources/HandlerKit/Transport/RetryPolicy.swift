@@ -1,3 +1,5 @@
+import Platform
+
 /// How often, and how far apart, a failed request is tried again: exponential back-off with
 /// jitter, never past the deadline.
 public struct RetryPolicy: Sendable {
@@ -31,14 +33,5 @@ public struct RetryPolicy: Sendable {
     public static func retryAfter(_ value: String?) -> Double? {
         guard let value, let seconds = Double(value.trimmingSpaces()), seconds >= 0, seconds.isFinite else { return nil }
         return seconds
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var text = Substring(self)
-        while text.first == " " || text.first == "\t" { text.removeFirst() }
-        while text.last == " " || text.last == "\t" { text.removeLast() }
-        return String(text)
     }
 }

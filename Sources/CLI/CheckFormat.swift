@@ -23,12 +23,8 @@ public enum CheckFormat: String, Sendable, CaseIterable {
             return writer.bytes
         case .json:
             var writer = JSONWriter()
-            writer.append(raw: "[")
-            for (index, check) in checks.enumerated() {
-                if index > 0 { writer.append(raw: ",") }
-                check.writeJSON(to: &writer)
-            }
-            writer.append(raw: "]\n")
+            writer.array(checks) { check, writer in check.writeJSON(to: &writer) }
+            writer.append(raw: "\n")
             return writer.bytes
         case .names:
             var bytes: [UInt8] = []

@@ -48,14 +48,21 @@ public struct JSONWriter: Sendable {
         self = object.writer
     }
 
-    /// Writes an array of strings.
-    public mutating func array(_ values: [String]) {
+    /// Writes an array; `element` writes each element.
+    public mutating func array<Elements: Sequence>(_ elements: Elements, _ element: (Elements.Element, inout JSONWriter) -> Void) {
         bytes.append(UInt8(ascii: "["))
-        for (index, value) in values.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            string(value)
+        var first = true
+        for value in elements {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            element(value, &self)
         }
         bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// Writes an array of strings.
+    public mutating func array(_ values: [String]) {
+        array(values) { value, writer in writer.string(value) }
     }
 
     /// Writes a JSON value.
@@ -66,12 +73,7 @@ public struct JSONWriter: Sendable {
         case .number(let text): append(raw: text)
         case .string(let text): string(text)
         case .array(let values):
-            bytes.append(UInt8(ascii: "["))
-            for (index, element) in values.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                self.value(element)
-            }
-            bytes.append(UInt8(ascii: "]"))
+            array(values) { element, writer in writer.value(element) }
         case .object(let members):
             object { object in
                 for key in members.keys.sorted() { object.field(key, members[key]!) }

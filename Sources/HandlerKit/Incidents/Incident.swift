@@ -122,12 +122,7 @@ public struct Incident: Sendable, Hashable {
             object.field("consulIndex", consulIndex)
             if let alert { object.field("alert", alert) }
             object.field("checks") { writer in
-                writer.append(raw: "[")
-                for (index, check) in checks.enumerated() {
-                    if index > 0 { writer.append(raw: ",") }
-                    check.writeJSON(to: &writer)
-                }
-                writer.append(raw: "]")
+                writer.array(checks) { check, writer in check.writeJSON(to: &writer) }
             }
         }
     }

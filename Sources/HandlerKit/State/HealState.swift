@@ -117,15 +117,12 @@ public struct HealState: Sendable, Equatable {
             }
             object.field("knownServices", knownServices.sorted())
             object.field("recentFailures") { writer in
-                writer.append(raw: "[")
-                for (index, entry) in recentFailures.enumerated() {
-                    if index > 0 { writer.append(raw: ",") }
+                writer.array(recentFailures) { entry, writer in
                     writer.object { object in
                         object.field("id", entry.id)
                         object.field("time", entry.time)
                     }
                 }
-                writer.append(raw: "]")
             }
             object.field("breaker") { writer in
                 if let breaker {
@@ -153,12 +150,7 @@ public struct HealState: Sendable, Equatable {
             object.field("acted", record.acted)
             object.field("lastActionAt", record.lastActionAt)
             object.field("remediations") { writer in
-                writer.append(raw: "[")
-                for (index, time) in record.remediations.enumerated() {
-                    if index > 0 { writer.append(raw: ",") }
-                    writer.number(time)
-                }
-                writer.append(raw: "]")
+                writer.array(record.remediations) { time, writer in writer.number(time) }
             }
             object.field("circuitOpenSince", record.circuitOpenSince)
             object.field("circuitReset", record.circuitReset)

@@ -11,7 +11,8 @@ public struct ActionOptions: Sendable {
     public var concurrency = 4
     /// The whole run must end within this many seconds: Consul waits for its handler, and a
     /// hung handler freezes the watch.
-    public var timeout: Double = 120
+    /// nil: the command's default (``ActionRun/defaultTimeout``).
+    public var timeout: Double?
     public var dryRun = false
     public var files: [String] = []
     public var policy = PolicyOptions()
@@ -40,8 +41,9 @@ public struct ActionOptions: Sendable {
         case "--concurrency":
             concurrency = try scanner.integer(for: option, attached: attached, in: 1...64)
         case "--timeout":
-            timeout = try scanner.duration(for: option, attached: attached)
-            if timeout <= 0 { throw .usage("--timeout must be more than 0") }
+            let seconds = try scanner.duration(for: option, attached: attached)
+            if seconds <= 0 { throw .usage("--timeout must be more than 0") }
+            timeout = seconds
         case "--dry-run":
             try ArgumentScanner.flag(option, attached: attached)
             dryRun = true
@@ -59,9 +61,13 @@ public struct ActionRun: Sendable {
     public var options: ActionOptions
     public var action: any Action
 
-    public init(options: ActionOptions, action: any Action) {
+    /// The run's deadline when `--timeout` is not given.
+    public var defaultTimeout: Double
+
+    public init(options: ActionOptions, action: any Action, defaultTimeout: Double = 120) {
         self.options = options
         self.action = action
+        self.defaultTimeout = defaultTimeout
     }
 
     public func run(commandName: String, context: CommandContext) throws(CommandError) -> ExitCode {
@@ -73,7 +79,7 @@ public struct ActionRun: Sendable {
         let healer = Healer(
             routing: RoutingTable(routes: [route]), groupBy: options.groupBy, watch: options.policy.watch ?? commandName,
             blastRadius: options.policy.blastRadius, store: store, journal: journal, concurrency: options.concurrency,
-            timeout: options.timeout, dryRun: options.dryRun, log: log)
+            timeout: options.timeout ?? defaultTimeout, dryRun: options.dryRun, log: log)
         let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
         var failed = false
         for input in inputs {

@@ -65,10 +65,6 @@ public enum RedeployCommand: Command {
         case .version: return .version
         case .done(let rest): options.command = rest
         }
-        // The run's deadline must leave room for the command's own timeout and its kill grace.
-        if !arguments.contains(where: { $0 == "--timeout" || $0.hasPrefix("--timeout=") }) {
-            options.actions.timeout = options.commandTimeout + options.killGrace + 15
-        }
         guard let program = options.command.first, !program.isEmpty else {
             throw .usage("no command: put it after --, e.g. consul-redeploy -- /usr/local/bin/redeploy {service}")
         }
@@ -82,6 +78,9 @@ public enum RedeployCommand: Command {
         let action = CommandAction(
             name: "redeploy", command: options.command.map { try! Template($0) }, baseEnvironment: ProcessEnvironment.current(),
             timeout: options.commandTimeout, killGrace: options.killGrace, outputLimit: options.outputLimit)
-        return try ActionRun(options: options.actions, action: action).run(commandName: name, context: context)
+        // Unless --timeout says otherwise, the run's deadline leaves room for the command's own
+        // timeout and its kill grace.
+        return try ActionRun(options: options.actions, action: action, defaultTimeout: options.commandTimeout + options.killGrace + 15)
+            .run(commandName: name, context: context)
     }
 }

@@ -249,8 +249,11 @@ public struct ConsulClient: Sendable {
             let failure: ConsulError
             switch transport.send(request, timeout: min(settings.timeout, remaining)) {
             case .success(let response):
-                if (200..<300).contains(response.status) || call.isNotFound(response) { return response }
                 let message = self.message(response)
+                if response.status == 404, message.hasPrefix("Invalid URL path") {
+                    throw .notFound(object: "\(call.operation) is not an endpoint of this agent (is \(agent) a Consul agent?)")
+                }
+                if (200..<300).contains(response.status) || call.isNotFound(response) { return response }
                 switch response.status {
                 case 403: throw denied(response, call)
                 case 429:
@@ -265,11 +268,12 @@ public struct ConsulClient: Sendable {
                     failure = .http(status: response.status, operation: call.operation, message: message)
                     retryAfter = RetryPolicy.retryAfter(response.header("Retry-After"))
                 case 404:
-                    throw .notFound(object: message.contains("Invalid URL path") ? "\(call.operation) is not an endpoint of this agent (is \(agent) a Consul agent?)" : call.object)
+                    throw .notFound(object: call.object)
                 default:
                     throw .http(status: response.status, operation: call.operation, message: message)
                 }
-            case .failure(let error):
+            case .failure(let failed):
+                let error = redacted(failed)
                 switch error {
                 case .invalidURL: throw .unreachable(agent: agent, cause: error, attempts: attempt)
                 case .cannotConnect: failure = .unreachable(agent: agent, cause: error, attempts: attempt)
@@ -294,6 +298,17 @@ public struct ConsulClient: Sendable {
         case .unreachable(_, let cause, _): return cause.description
         case .http(let status, _, let message): return "the agent answered \(status)" + (message.isEmpty ? "" : " (\(message))")
         default: return failure.description
+        }
+    }
+
+    /// The transport's words with the token hidden (no transport should ever say it; this makes sure).
+    func redacted(_ error: TransportError) -> TransportError {
+        guard let secret = settings.token?.secret, !secret.isEmpty else { return error }
+        switch error {
+        case .cannotConnect(let detail): return .cannotConnect(detail.replacing(secret, with: "<redacted>"))
+        case .failed(let detail): return .failed(detail.replacing(secret, with: "<redacted>"))
+        case .invalidURL(let url): return .invalidURL(url.replacing(secret, with: "<redacted>"))
+        case .timedOut: return error
         }
     }
 

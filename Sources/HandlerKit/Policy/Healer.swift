@@ -76,10 +76,7 @@ public struct Healer: Sendable {
 
     /// The policy engine this healer decides with.
     public var engine: PolicyEngine {
-        let routing = self.routing
-        return PolicyEngine(
-            settings: { routing.route(for: $0)?.policy ?? PolicySettings() }, blastRadius: blastRadius, claimant: claimant,
-            claimDuration: timeout + 60)
+        PolicyEngine(routing: routing, blastRadius: blastRadius, claimant: claimant, claimDuration: timeout + 60)
     }
 
     /// Retries the spool alone (`consul-heal flush`): no delivery, no decisions.

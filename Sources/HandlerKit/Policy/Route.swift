@@ -60,3 +60,12 @@ public struct RoutingTable: Sendable {
 
     public func route(named name: String) -> Route? { routes.first { $0.name == name } }
 }
+
+extension PolicyEngine {
+    /// The engine that decides with each incident's route's policy (the defaults for an unrouted one).
+    public init(routing: RoutingTable, blastRadius: BlastRadius, claimant: String, claimDuration: Double = 300) {
+        self.init(
+            settings: { routing.route(for: $0)?.policy ?? PolicySettings() }, blastRadius: blastRadius, claimant: claimant,
+            claimDuration: claimDuration)
+    }
+}

@@ -1,0 +1,46 @@
+import CLI
+import ConsulWatch
+import HandlerKit
+import Platform
+
+extension HealCommand {
+    /// `consul-heal [run]`: each payload (stdin, or the files named) is one delivery.
+    static func deliver(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+        let store = try openStore(options, config: config, context: context, log: log)
+        let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
+        let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
+        let selection = selectionOptions(config, options: options)
+        var failed = false
+        for input in try Input.read(files: options.operands, stdinIsTerminal: context.stdinIsTerminal) {
+            if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
+            let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
+            do {
+                failed = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)).failed || failed
+            } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+        }
+        return failed ? .actionFailed : .success
+    }
+
+    /// `consul-heal flush`: retries this watch's spooled actions now, without a delivery.
+    static func flush(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+        guard let store = try openStore(options, config: config, context: context, log: log) else { throw .usage("flush needs a state directory") }
+        let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
+        do {
+            let report = try healer.flush()
+            let others = try store.spool().filter { $0.watch != healer.watch }.count
+            var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
+            if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
+            if options.dryRun { line += " (dry run: nothing was run)" }
+            context.print(line)
+            return report.failed ? .actionFailed : .success
+        } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+    }
+
+    /// What to select from a payload: the configuration's criteria, and `--type` if given.
+    static func selectionOptions(_ config: HealConfig, options: Options) -> SelectionOptions {
+        var selection = SelectionOptions()
+        selection.criteria = config.selection
+        selection.type = options.type
+        return selection
+    }
+}

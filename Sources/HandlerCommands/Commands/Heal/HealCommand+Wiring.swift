@@ -1,0 +1,77 @@
+import CLI
+import ConsulWatch
+import HandlerKit
+import Platform
+
+/// From a configuration to a working healer: the state directory, the routes' actions with their
+/// secrets, and the journal. The one place that turns `HealConfig` into running parts.
+extension HealCommand {
+    static func openStore(_ options: Options, config: HealConfig, context: CommandContext, readOnly: Bool = false, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+        var policy = PolicyOptions()
+        policy.stateless = options.stateless
+        policy.stateDirectory = options.stateDirectory ?? config.stateDirectory
+        return try policy.openStore(environment: context.environment, readOnly: readOnly, warn: log)
+    }
+
+    /// Builds the routes' actions (resolving Jenkins secrets) and the healer.
+    static func makeHealer(_ config: HealConfig, store: StateStore?, options: Options, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> Healer {
+        let routing = try routingTable(config, context: context)
+        return Healer(
+            routing: routing, groupBy: config.groupBy, watch: watchName(config), blastRadius: config.blastRadius,
+            store: store, journal: try journal(config, options: options), concurrency: config.concurrency, timeout: config.timeout,
+            dryRun: options.dryRun, log: log)
+    }
+
+    /// The watch's name in the state and the journal.
+    static func watchName(_ config: HealConfig) -> String { config.watch ?? name }
+
+    /// The configuration's routes with real actions. One Jenkins client per URL, so that the
+    /// connection bound holds across routes.
+    static func routingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
+        var clients: [String: JenkinsClient] = [:]
+        return try RoutingTable(config: config) { (action) throws(CommandError) -> any Action in
+            switch action.kind {
+            case .jenkins:
+                let url = action.url!
+                if clients[url] == nil {
+                    let (credentials, buildToken) = try JenkinsSecrets.resolve(
+                        user: config.jenkins.user, tokenFile: config.jenkins.tokenFile, passwordFile: config.jenkins.passwordFile,
+                        buildTokenFile: config.jenkins.buildTokenFile, environment: context.environment)
+                    clients[url] = JenkinsClient(
+                        configuration: JenkinsConfiguration(
+                            baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: config.jenkins.requestTimeout,
+                            retry: RetryPolicy(attempts: config.jenkins.retries + 1)),
+                        transport: SocketHTTPTransport(maximumConnections: config.concurrency, caFile: config.jenkins.caFile))
+                }
+                return JenkinsAction(client: clients[url]!, job: action.job!, parameters: action.parameters, wait: action.wait)
+            case .redeploy, .external:
+                return CommandAction(
+                    name: action.kind.rawValue, command: action.command, baseEnvironment: ProcessEnvironment.current(),
+                    timeout: action.timeout ?? config.timeout)
+            case .log:
+                let sink = LogSink(destination: action.file.map { .file($0, fsync: false) } ?? .standardOutput, format: action.format)
+                do throws(SystemError) { try sink.prepare() } catch { throw CommandError(.ioError, "log action: \(error.description)") }
+                return LogAction(sink: sink)
+            }
+        }
+    }
+
+    /// The journal (`--journal` over `journal.file`), opened and checked before anything is done.
+    static func journal(_ config: HealConfig, options: Options) throws(CommandError) -> LogSink? {
+        guard let file = options.journal ?? config.journal?.file else { return nil }
+        let sink = LogSink(destination: .file(file, fsync: false), format: config.journal?.format ?? .jsonl)
+        do { try sink.prepare() } catch { throw CommandError(.ioError, "journal: \(error.description)") }
+        return sink
+    }
+
+    /// The policy engine of a configuration, with planned actions only: explain and replay
+    /// decide exactly as a run would, and execute nothing.
+    static func plannedEngine(_ config: HealConfig) -> (engine: PolicyEngine, routing: RoutingTable) {
+        let routing = RoutingTable.planned(config)
+        return (PolicyEngine(routing: routing, blastRadius: config.blastRadius, claimant: "explain"), routing)
+    }
+
+    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double) -> (Delivery, [Incident]) {
+        Healer.delivery(selection, groupBy: config.groupBy, watch: watchName(config), consulIndex: consulIndex, time: time)
+    }
+}

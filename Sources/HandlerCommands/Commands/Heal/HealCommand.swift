@@ -1,0 +1,156 @@
+import CLI
+import ConsulWatch
+import HandlerKit
+import Platform
+
+/// `consul-heal`: the configured dispatcher. Routes incidents to actions through the policy,
+/// and explains, replays, flushes and reports.
+public enum HealCommand: Command {
+    public enum Subcommand: String, Sendable, CaseIterable {
+        case run, serve, checkConfig = "check-config", explain, replay, flush, status
+    }
+
+    public struct Options: Sendable {
+        public var subcommand: Subcommand = .run
+        public var config: String?
+        public var stateDirectory: String?
+        public var stateless = false
+        public var dryRun = false
+        public var record: String?
+        public var journal: String?
+        public var listen: String?
+        public var json = false
+        public var fresh = false
+        public var type: WatchType?
+        public var operands: [String] = []
+
+        public init() {}
+    }
+
+    public static let name = "consul-heal"
+
+    public static let help = """
+        Usage: consul-heal [run] --config FILE [options] [PAYLOAD...]
+               consul-heal serve --config FILE --listen 127.0.0.1:PORT [options]
+               consul-heal check-config --config FILE
+               consul-heal explain --config FILE [--fresh] PAYLOAD...
+               consul-heal replay --config FILE DIR
+               consul-heal flush --config FILE
+               consul-heal status --config FILE [--json]
+
+        Reads a Consul watch payload on standard input (as a watch handler) and routes each
+        failing target, through the policy, to the actions of the first matching route
+        (docs/consul-heal.md, docs/config.md, docs/policy.md).
+
+        Subcommands:
+          run                     handle a delivery (the default)
+          serve                   receive deliveries over HTTP from a watch with handler_type
+                                  "http" (POST of the payload with X-Consul-Index), one at a time
+          check-config            validate the configuration; errors name the JSON path
+          explain PAYLOAD...      for each check of recorded payloads, the decision and its reason;
+                                  nothing is executed and the state is not changed
+          replay DIR              feed a recorded sequence (from --record) through the policy on a
+                                  virtual clock with a fresh state and print the decisions
+          flush                   retry the spooled actions now
+          status                  open incidents, budgets, circuits, the spool, dead letters
+
+        Options:
+          --config FILE           the configuration (JSON)
+          --state-dir DIR         overrides stateDir of the configuration
+          --no-state              run without memory (every failing target, every time)
+          --dry-run               decide, but only print what would be done
+          --record DIR            also keep each payload in DIR (with its CONSUL_INDEX and time) for replay
+          --journal FILE          overrides journal.file of the configuration (one JSON line per decision)
+          --listen HOST:PORT      serve: the IPv4 address and port to listen on (port 0: any free)
+          --type TYPE             read payloads as this watch type instead of detecting it
+          --fresh                 explain: ignore the state directory, assume no history
+          --json                  status: print JSON
+          -h, --help              show this help
+          --version               show the version
+
+        Exit status: 0 done; 64 usage error; 65 input is not a Consul watch payload (kept as a dead
+        letter); 74 I/O error (state directory, journal); 75 an incident was not handled: every
+        remediation failed (spooled if it can be retried) or its escalation failed; 78 invalid
+        configuration.
+
+        """
+
+    public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
+        var options = Options()
+        var first = true
+        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in
+            defer { first = false }
+            if first, let subcommand = Subcommand(rawValue: word) {
+                options.subcommand = subcommand
+            } else {
+                options.operands.append(word)
+            }
+        }) { (option, attached, scanner) throws(CommandError) -> Bool in
+            first = false
+            switch option {
+            case "--config": options.config = try scanner.value(for: option, attached: attached)
+            case "--state-dir": options.stateDirectory = try scanner.value(for: option, attached: attached)
+            case "--no-state": try ArgumentScanner.flag(option, attached: attached); options.stateless = true
+            case "--dry-run": try ArgumentScanner.flag(option, attached: attached); options.dryRun = true
+            case "--record": options.record = try scanner.value(for: option, attached: attached)
+            case "--journal": options.journal = try scanner.value(for: option, attached: attached)
+            case "--listen": options.listen = try scanner.value(for: option, attached: attached)
+            case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
+            case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
+            case "--type":
+                options.type = try scanner.choice(WatchType.self, for: option, attached: attached)
+            default: return false
+            }
+            return true
+        }
+        switch walk {
+        case .help: return .help
+        case .version: return .version
+        case .done(let rest): options.operands += rest
+        }
+        guard options.config != nil else { throw .usage("--config FILE is required") }
+        switch options.subcommand {
+        case .explain where options.operands.isEmpty: throw .usage("explain needs one or more payload files")
+        case .replay where options.operands.count != 1: throw .usage("replay needs one directory")
+        case .checkConfig, .flush, .status, .serve:
+            if !options.operands.isEmpty { throw .usage("\(options.subcommand.rawValue) takes no operands") }
+            if options.subcommand == .serve, options.listen.flatMap(Self.listenAddress) == nil {
+                throw .usage("serve needs --listen HOST:PORT with an IPv4 address, e.g. --listen 127.0.0.1:8088")
+            }
+        default: break
+        }
+        return .run(options)
+    }
+
+    /// Reads and validates the configuration; problems are exit 78 with the JSON path.
+    static func loadConfig(_ path: String) throws(CommandError) -> HealConfig {
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readFile(path, limit: 4 << 20) } catch { throw CommandError(.ioError, error.description) }
+        do { return try HealConfig(bytes: bytes) } catch { throw CommandError(.configError, "\(path): \(error.description)") }
+    }
+
+    public static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode {
+        let config = try loadConfig(options.config!)
+        let log: @Sendable (String) -> Void = { context.diagnostics("\(name): \($0)") }
+        switch options.subcommand {
+        case .checkConfig:
+            let summary = config.routes.map { route in
+                "\(route.name) (\(route.match == nil ? "default" : "match"): \(route.actions.map { $0.escalation ? "\($0.kind.rawValue)!" : $0.kind.rawValue }.joined(separator: " → ")))"
+            }
+            context.print("\(options.config!): OK, \(config.routes.count) route(s): " + summary.joined(separator: "; "))
+            return .success
+        case .explain:
+            return try explain(options, config: config, context: context)
+        case .replay:
+            return try replay(options, config: config, context: context)
+        case .status:
+            return try status(options, config: config, context: context)
+        case .serve:
+            return try serve(options, config: config, context: context, log: log)
+        case .flush:
+            return try flush(options, config: config, context: context, log: log)
+        case .run:
+            return try deliver(options, config: config, context: context, log: log)
+        }
+    }
+}

@@ -84,12 +84,12 @@ public struct ActionRun: Sendable {
         var failed = false
         for input in inputs {
             let selection = try input.select(options.selection, consulIndex: consulIndex, deadLetters: store, log: log)
-            do {
-                let report = try healer.handle(selection, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes))
-                failed = failed || report.failed
-            } catch {
+            let report: Healer.Report
+            do { report = try healer.handle(selection, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
+            if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+            failed = failed || report.failed
         }
         return failed ? .actionFailed : .success
     }
@@ -100,13 +100,19 @@ public enum Secrets {
     /// Reads a secret file, refusing one that others may read (mode must be 0600 or 0400).
     /// One trailing newline is removed.
     public static func readFile(_ path: String, option: String) throws(CommandError) -> String {
+        // A regular file, opened without blocking or following a link (a FIFO would hang the
+        // handler for ever); its mode comes from the descriptor read.
+        let bytes: [UInt8]
         let mode: UInt32
-        do { mode = UInt32(try FileIO.permissions(of: path)) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
+        do {
+            let file = try FileIO.readRegularFile(path, limit: 64 * 1024)
+            (bytes, mode) = (file.bytes, UInt32(file.mode))
+        } catch where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
+            throw CommandError(.usage, "\(option) \(path): \(error.message): a secret file must be a regular file of mode 0600 or 0400")
+        } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
         guard mode == 0o600 || mode == 0o400 else {
             throw CommandError(.usage, "\(option) \(path) has mode \(String(mode, radix: 8).leftPadded(to: 4)): a secret file must be 0600 or 0400 (chmod 600 \(path))")
         }
-        let bytes: [UInt8]
-        do { bytes = try FileIO.readFile(path, limit: 64 * 1024) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
         var text = String(decoding: bytes, as: UTF8.self)
         if text.hasSuffix("\n") { text.removeLast() }
         if text.hasSuffix("\r") { text.removeLast() }

@@ -152,15 +152,18 @@ public enum HealCommand: Command {
             let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
             if options.subcommand == .flush {
                 guard store != nil else { throw .usage("flush needs a state directory") }
+                let report: Healer.Report
+                let others: Int
                 do {
-                    let report = try healer.flush()
-                    let others = try store!.spool().filter { $0.watch != healer.watch }.count
-                    var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
-                    if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
-                    if options.dryRun { line += " (dry run: nothing was run)" }
-                    context.print(line)
-                    return report.failed ? .actionFailed : .success
+                    report = try healer.flush()
+                    others = try store!.spool().filter { $0.watch != healer.watch }.count
                 } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+                if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+                var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
+                if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
+                if options.dryRun { line += " (dry run: nothing was run)" }
+                context.print(line)
+                return report.failed ? .actionFailed : .success
             }
             let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
             var selection = SelectionOptions()
@@ -170,9 +173,12 @@ public enum HealCommand: Command {
             for input in try Input.read(files: options.operands, stdinIsTerminal: context.stdinIsTerminal) {
                 if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
                 let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
-                do {
-                    failed = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)).failed || failed
-                } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+                let report: Healer.Report
+                do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
+                    throw CommandError(.ioError, "state directory: \(error.description)")
+                }
+                if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+                failed = report.failed || failed
             }
             return failed ? .actionFailed : .success
         }
@@ -298,6 +304,7 @@ public enum HealCommand: Command {
                 do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                     throw CommandError(.ioError, "state directory: \(error.description)")
                 }
+                if let error = report.journalError { log("journal: \(error.description)") }
                 answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                     object.field("consulIndex", consulIndex)
                     object.field("selected", chosen.checks.count)

@@ -1,5 +1,6 @@
 import ConsulWatch
 import Platform
+import Synchronization
 
 /// Runs the whole pipeline for one delivery: decide (with state) → act → record, and the spool.
 ///
@@ -52,6 +53,10 @@ public struct Healer: Sendable {
         public var unresolved = 0
         /// True when the delivery only established the baseline.
         public var baseline = false
+        /// The first journal write that failed (the rest of the delivery's records were not
+        /// attempted). Everything else was done and recorded in the state; the caller reports
+        /// it (exit 74).
+        public var journalError: SystemError?
         /// True when some incident was not handled: every rung of its ladder failed (a rung that
         /// failed before a fallback succeeded does not count), or its escalation failed.
         public var failed: Bool { unresolved > 0 }
@@ -63,6 +68,11 @@ public struct Healer: Sendable {
         var kind: Kind
         var incident: Incident
         var route: Route
+        /// The spool entry written before a remediation runs (removed once its outcome is
+        /// recorded), so that an actor killed meanwhile leaves something to run again.
+        var spoolKey: String? = nil
+        /// Why this run repeats one whose outcome is unknown (journaled as its reason).
+        var note: String? = nil
     }
 
     private struct WorkResult: Sendable {
@@ -76,8 +86,13 @@ public struct Healer: Sendable {
 
     /// The policy engine this healer decides with.
     public var engine: PolicyEngine {
-        PolicyEngine(routing: routing, blastRadius: blastRadius, claimant: claimant, claimDuration: timeout + 60)
+        PolicyEngine(routing: routing, blastRadius: blastRadius, claimant: claimant, claimDuration: claimDuration)
     }
+
+    /// How long a claim holds: the run's deadline plus time to stop its children and record
+    /// the outcome (up to 60 s more). Past it, an actor that recorded nothing is taken to be
+    /// dead and the target is acted on again.
+    public var claimDuration: Double { timeout + min(60, 15 + timeout) }
 
     /// Retries the spool alone (`consul-heal flush`): no delivery, no decisions.
     public func flush() throws(SystemError) -> Report {
@@ -88,6 +103,7 @@ public struct Healer: Sendable {
     public func handle(_ selection: Selection?, consulIndex: UInt64?, digest: String) throws(SystemError) -> Report {
         let now = clock.now()
         let isFlush = selection == nil
+        let journalFailure = JournalFailure()
         let selection = selection ?? Selection(type: .checks, checks: [], silenced: [], population: .init())
 
         var (delivery, nodeFailures) = Self.delivery(selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now)
@@ -95,7 +111,7 @@ public struct Healer: Sendable {
         delivery.incidents.removeAll { routing.route(for: $0) == nil }
         for incident in unrouted {
             log("\(incident.target): no route matches it; nothing is done (add a route without \"match\" as the default)")
-            journalRecord(event: "no-route", time: now) { record in
+            journalRecord(event: "no-route", time: now, failure: journalFailure) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
                 record.add("target", incident.target)
@@ -104,7 +120,7 @@ public struct Healer: Sendable {
         let incidents = delivery.incidents
         for incident in nodeFailures {
             log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
-            journalRecord(event: "node-failure", time: now) { record in
+            journalRecord(event: "node-failure", time: now, failure: journalFailure) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
                 record.add("target", incident.target)
@@ -116,37 +132,63 @@ public struct Healer: Sendable {
         var report = Report()
         var work: [Work] = []
         var alertTargets: [String]?
+        var spoolKeys: [String: String] = [:]
 
         // Phase 1: decide and claim.
         if let store {
             let engine = self.engine
             let routing = self.routing
             let claimant = self.claimant
-            let claimUntil = now + timeout + 60
+            let claimUntil = now + claimDuration
             let watch = self.watch
-            let (result, retries) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
+            let (result, retries, keys) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
                 let result = isFlush ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
                 var retries: [Work] = []
+                var keys: [String: String] = [:]
                 if !dryRun {
+                    // Targets acted on anew in this delivery are not also retried from the spool.
+                    let decidedNow = Set(result.decisions.filter { if case .act = $0.verdict { return true } else if case .escalate = $0.verdict { return true } else { return false } }.map(\.id))
                     for entry in try store.spool() where entry.watch == watch {
                         guard var record = state.targets[entry.incidentID], record.failing else {
                             try store.removeSpool(key: entry.key)
                             continue
                         }
-                        if let until = record.claimedUntil, until > now, let by = record.claimedBy, by != claimant { continue }
+                        if decidedNow.contains(entry.incidentID) { continue }
+                        var note: String?
+                        if entry.attempts == 0 {
+                            // Written before a remediation ran: ours to run only once its actor's claim
+                            // expired with no outcome (the actor was killed).
+                            guard record.acted, let by = record.claimedBy, let until = record.claimedUntil, until <= now else { continue }
+                            note = PolicyEngine.unknownOutcomeReason(by: by, expiredAt: until)
+                            record.remediations.append(now)  // it counts against the budget
+                            record.lastActionAt = now
+                        } else if let until = record.claimedUntil, until > now, let by = record.claimedBy, by != claimant {
+                            continue
+                        }
                         guard let incident = Incident(json: entry.incidentJSON), let route = routing.route(named: entry.route) else { continue }
                         record.claimedBy = claimant
                         record.claimedUntil = claimUntil
                         state.targets[entry.incidentID] = record
-                        retries.append(Work(kind: .retry(entry), incident: incident, route: route))
+                        retries.append(Work(kind: .retry(entry), incident: incident, route: route, note: note))
+                    }
+                    // Before acting, spool each remediation as "running" (attempt 0): if this
+                    // handler dies before recording the outcome, the entry outlives it.
+                    for decision in result.decisions {
+                        guard case .act = decision.verdict, let incident = decision.incident, let route = routing.route(for: incident) else { continue }
+                        let key = Self.spoolKey(watch: watch, id: decision.id, failingSince: state.targets[decision.id]?.failingSince ?? now)
+                        try store.writeSpool(StateStore.SpoolEntry(
+                            key: key, watch: watch, route: route.name, incidentID: decision.id, incidentJSON: incident.json,
+                            attempts: 0, firstFailure: now, lastError: ""))
+                        keys[decision.id] = key
                     }
                 }
-                return (result, retries)
+                return (result, retries, keys)
             }
             report.decisions = result.decisions
             report.baseline = result.baseline
             alertTargets = result.breakerTripped
             work += retries
+            spoolKeys = keys
         } else {
             report.decisions = incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
                 + silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) }
@@ -155,7 +197,10 @@ public struct Healer: Sendable {
         for decision in report.decisions {
             guard let incident = decision.incident, let route = routing.route(for: incident) else { continue }
             switch decision.verdict {
-            case .act: work.append(Work(kind: .remediate, incident: incident, route: route))
+            case .act:
+                var remediation = Work(kind: .remediate, incident: incident, route: route, note: decision.note)
+                remediation.spoolKey = spoolKeys[decision.id]  // where phase 1 spooled it as running
+                work.append(remediation)
             case .escalate:
                 var alerted = incident
                 alerted.alert = "remediation budget exhausted: \(route.policy.budget.maximum) remediations within \(Int(route.policy.budget.window))s"
@@ -164,7 +209,7 @@ public struct Healer: Sendable {
             }
         }
         if !isFlush {
-            journalRecord(event: "delivery", time: now) { record in
+            journalRecord(event: "delivery", time: now, failure: journalFailure) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("digest", digest)
                 record.add("type", selection.type.rawValue)
@@ -178,12 +223,12 @@ public struct Healer: Sendable {
             log("\(decision.target): \(decision.reason)")
             if case .act = decision.verdict { continue }
             if case .escalate = decision.verdict { continue }
-            journalDecision(decision, consulIndex: consulIndex, digest: digest, time: now, action: nil, outcome: nil, duration: nil)
+            journalDecision(decision, consulIndex: consulIndex, digest: digest, time: now, action: nil, outcome: nil, duration: nil, failure: journalFailure)
         }
         if let alertTargets {
             let message = "blast radius: \(alertTargets.count) targets turned critical within \(Int(blastRadius.window))s (\(alertTargets.joined(separator: ", "))); remediation suspended"
             log("ALERT: \(message)")
-            journalRecord(event: "alert", time: now) { record in
+            journalRecord(event: "alert", time: now, failure: journalFailure) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("reason", message)
                 record.add("targets", alertTargets)
@@ -204,13 +249,14 @@ public struct Healer: Sendable {
         for result in results {
             var retryAttempt: Int?
             if case .retry(let entry) = result.work.kind { retryAttempt = entry.attempts + 1 }
+            if let note = result.work.note { log("\(result.work.incident.target): \(note)") }
             for action in result.reports {
                 log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
                 let verdict: Decision.Verdict
                 if case .escalate = result.work.kind { verdict = .escalate } else { verdict = .act }
                 let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
                 journalDecision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action.action, outcome: action.outcome,
-                                duration: action.duration, retryAttempt: retryAttempt)
+                                duration: action.duration, retryAttempt: retryAttempt, note: result.work.note, failure: journalFailure)
             }
             report.actions += result.reports
             if !result.succeeded { report.unresolved += 1 }
@@ -245,10 +291,13 @@ public struct Healer: Sendable {
                     case .remediate where !result.succeeded && result.retryable && !dryRun:
                         let since = state.targets[id]?.failingSince ?? now
                         try store.writeSpool(StateStore.SpoolEntry(
-                            key: "\(watch)/\(id)@\(Int(since * 1000))", watch: watch, route: result.work.route.name, incidentID: id,
-                            incidentJSON: result.work.incident.json, attempts: 1, firstFailure: now,
-                            lastError: result.ladderError ?? ""))
+                            key: result.work.spoolKey ?? Self.spoolKey(watch: watch, id: id, failingSince: since), watch: watch,
+                            route: result.work.route.name, incidentID: id, incidentJSON: result.work.incident.json, attempts: 1,
+                            firstFailure: now, lastError: result.ladderError ?? ""))
                         spooled += 1
+                    case .remediate:
+                        // Done, or failed beyond retrying: the running entry has served its purpose.
+                        if let key = result.work.spoolKey { try store.removeSpool(key: key) }
                     default:
                         break
                     }
@@ -257,7 +306,13 @@ public struct Healer: Sendable {
             }
         }
         if report.spooled > 0 { log("\(report.spooled) action(s) spooled: retried on this watch's next delivery (or consul-heal flush with the same watch)") }
+        report.journalError = journalFailure.error.withLock { $0 }
         return report
+    }
+
+    /// The spool key of one failure of one target (a later failure gets another).
+    static func spoolKey(watch: String, id: String, failingSince: Double) -> String {
+        "\(watch)/\(id)@\(Int(failingSince * 1000))"
     }
 
     /// Runs one piece of work: recorders, then the ladder until a rung succeeds, then escalation
@@ -352,23 +407,34 @@ public struct Healer: Sendable {
 
     // MARK: Journal
 
-    private func journalRecord(event: String, time: Double, _ fill: (inout LogRecord) -> Void) {
-        guard let journal else { return }
+    /// The first journal write of a delivery that failed; later records are not attempted.
+    private final class JournalFailure: Sendable {
+        let error = Mutex<SystemError?>(nil)
+    }
+
+    private func journalRecord(event: String, time: Double, failure: JournalFailure, _ fill: (inout LogRecord) -> Void) {
+        guard let journal, failure.error.withLock({ $0 == nil }) else { return }
         var record = LogRecord(time: time, event: event)
         record.add("watch", watch)
         if dryRun { record.add("dryRun", true) }
         fill(&record)
-        do { try journal.write(record) } catch { log("journal: \(error.description)") }
+        do { try journal.write(record) } catch { failure.error.withLock { $0 = $0 ?? error } }
     }
 
-    private func journalDecision(_ decision: Decision, consulIndex: UInt64?, digest: String, time: Double, action: String?, outcome: Outcome?, duration: Double?, retryAttempt: Int? = nil) {
-        journalRecord(event: "decision", time: time) { record in
+    private func journalDecision(
+        _ decision: Decision, consulIndex: UInt64?, digest: String, time: Double, action: String?, outcome: Outcome?, duration: Double?,
+        retryAttempt: Int? = nil, note: String? = nil, failure: JournalFailure
+    ) {
+        journalRecord(event: "decision", time: time, failure: failure) { record in
             record.add("consulIndex", consulIndex)
             record.add("digest", digest)
             record.add("incident", decision.id)
             record.add("target", decision.target)
             record.add("decision", decision.name)
-            if let retryAttempt {
+            if let note {
+                record.add("reason", note)
+                if retryAttempt != nil { record.add("retry", true) }
+            } else if let retryAttempt {
                 record.add("reason", "retrying a spooled action (attempt \(retryAttempt))")
                 record.add("retry", true)
             } else {

@@ -98,7 +98,7 @@ public enum AtomicFile {
 
     /// Renames `source` to `destination`, atomically replacing any file already there.
     public static func rename(_ source: String, to destination: String) throws(SystemError) {
-        guard Glibc.rename(source, destination) == 0 else {
+        guard LibC.rename(source, destination) == 0 else {
             throw SystemError("rename \(source) to", path: destination)
         }
     }
@@ -156,7 +156,7 @@ extension FileIO {
 
     /// Flushes a descriptor's data and metadata to disk.
     public static func sync(fd: Int32, name: String) throws(SystemError) {
-        while Glibc.fsync(fd) != 0 {
+        while LibC.fsync(fd) != 0 {
             if errno == EINTR { continue }
             throw SystemError("fsync", path: name)
         }

@@ -23,6 +23,8 @@ public struct Healer: Sendable {
     /// Diagnostics (audit lines) go here.
     public var log: @Sendable (String) -> Void
     public var claimant: String
+    /// Count decisions and actions in the state for the Prometheus metrics (docs/metrics.md).
+    public var countsMetrics = false
 
     public init(
         routing: RoutingTable, groupBy: GroupBy = .service, watch: String = "default", blastRadius: BlastRadius = BlastRadius(),
@@ -59,7 +61,7 @@ public struct Healer: Sendable {
 
     /// One piece of work for phase 2.
     private struct Work: Sendable {
-        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry) }
+        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry), resolve }
         var kind: Kind
         var incident: Incident
         var route: Route
@@ -124,8 +126,9 @@ public struct Healer: Sendable {
             let claimant = self.claimant
             let claimUntil = now + timeout + 60
             let watch = self.watch
-            let (result, retries) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
+            let (result, retries, resolving) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
                 let result = isFlush ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+                let resolving = Self.takeNotified(result.decisions, state: &state, routing: routing)  // docs/notifications.md
                 var retries: [Work] = []
                 if !dryRun {
                     for entry in try store.spool() where entry.watch == watch {
@@ -141,12 +144,13 @@ public struct Healer: Sendable {
                         retries.append(Work(kind: .retry(entry), incident: incident, route: route))
                     }
                 }
-                return (result, retries)
+                return (result, retries, resolving)
             }
             report.decisions = result.decisions
             report.baseline = result.baseline
             alertTargets = result.breakerTripped
             work += retries
+            work += resolving.map { Work(kind: .resolve, incident: $0.incident, route: $0.route) }
         } else {
             report.decisions = incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
                 + silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) }
@@ -207,7 +211,11 @@ public struct Healer: Sendable {
             for action in result.reports {
                 log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
                 let verdict: Decision.Verdict
-                if case .escalate = result.work.kind { verdict = .escalate } else { verdict = .act }
+                switch result.work.kind {
+                case .escalate: verdict = .escalate
+                case .resolve: verdict = .resolved
+                default: verdict = .act
+                }
                 let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
                 journalDecision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action.action, outcome: action.outcome,
                                 duration: action.duration, retryAttempt: retryAttempt)
@@ -257,6 +265,7 @@ public struct Healer: Sendable {
             }
         }
         if report.spooled > 0 { log("\(report.spooled) action(s) spooled: retried on this watch's next delivery (or consul-heal flush with the same watch)") }
+        try recordNotifiedAndMetrics(report, isFlush: isFlush, time: now)
         return report
     }
 
@@ -284,6 +293,10 @@ public struct Healer: Sendable {
         case .escalate:
             let succeeded = escalate(work)  // before `reports` is read: escalate appends to it
             return WorkResult(work: work, reports: reports, succeeded: succeeded, retryable: false)
+        case .resolve:
+            var ok = true
+            for action in work.route.resolved where run(action).isFailure { ok = false }
+            return WorkResult(work: work, reports: reports, succeeded: ok, retryable: false)
         case .remediate, .retry:
             if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
             var retryable = false

@@ -18,6 +18,7 @@ extension HealCommand {
                 failed = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)).failed || failed
             } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
         }
+        writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
         return failed ? .actionFailed : .success
     }
 
@@ -27,6 +28,7 @@ extension HealCommand {
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         do {
             let report = try healer.flush()
+            writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
             let others = try store.spool().filter { $0.watch != healer.watch }.count
             var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
             if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }

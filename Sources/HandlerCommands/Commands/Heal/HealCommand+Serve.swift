@@ -32,6 +32,10 @@ extension HealCommand {
                 writer.append(raw: "\n")
                 respond(status, reason, writer.bytes)
             }
+            if request.method == "GET", request.target.prefix(while: { $0 != "?" }) == "/metrics" {  // docs/metrics.md
+                serveMetrics(store, respond: respond, log: log)
+                continue
+            }
             guard request.method == "POST" || request.method == "PUT" else {
                 answer(405, "Method Not Allowed") { $0.field("error", "a watch delivers with POST (or PUT)") }
                 continue
@@ -49,6 +53,7 @@ extension HealCommand {
                 do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                     throw CommandError(.ioError, "state directory: \(error.description)")
                 }
+                writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
                 answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                     object.field("consulIndex", consulIndex)
                     object.field("selected", chosen.checks.count)

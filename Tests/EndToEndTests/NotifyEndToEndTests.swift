@@ -180,4 +180,25 @@ import TestSupport
         #expect(try s.metric("consul_handlers_spooled_actions") == 0)
         #expect(try s.metric("consul_handlers_actions_total", ["watch": "web-critical", "action": "webhook", "outcome": "done"]) == 1)
     }
+
+    @Test func checkConfigAcceptsTheNotifyExampleAndRefusesBadWebhooks() throws {
+        let example = HealEndToEndTests.handlers.appendingPathComponent("consul-heal-notify.json").path
+        let ok = try ExecutableHarness.run("consul-heal", arguments: ["check-config", "--config", example], stdin: [])
+        #expect(ok.exitCode == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("books (match: log → jenkins → redeploy → webhook[escalate,resolved] → webhook[escalate,resolved])"))
+        let cases: [(String, String)] = [
+            (#"{"type": "webhook", "preset": "pagerduty"}"#, "$.routes[0].actions[0].routingKeyFile: required by the pagerduty preset"),
+            (#"{"type": "webhook", "url": "http://x", "on": ["paged"]}"#, "$.routes[0].actions[0].on[0]: expected act, escalate or resolved"),
+            (#"{"type": "webhook", "url": "http://x", "on": ["act"], "escalation": true}"#, "$.routes[0].actions[0].escalation: give either escalation or on"),
+            (#"{"type": "webhook", "url": "http://u:p@x/"}"#, "$.routes[0].actions[0].url: must not carry credentials"),
+            (#"{"type": "webhook", "url": "http://x", "body": {"a": "{password}"}}"#, "$.routes[0].actions[0].body: unknown placeholder {password}"),
+            (#"{"type": "webhook", "url": "http://x", "headerFiles": {"Content-Length": "/f"}}"#, "$.routes[0].actions[0].headerFiles.Content-Length: consul-heal sets"),
+        ]
+        for (action, message) in cases {
+            let s = try Scenario(actions: "[\(action)]")
+            let result = try ExecutableHarness.run("consul-heal", arguments: ["check-config", "--config", s.config], stdin: [])
+            #expect(result.exitCode == 78)
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+    }
 }

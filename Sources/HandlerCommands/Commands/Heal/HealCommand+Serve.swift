@@ -42,7 +42,7 @@ extension HealCommand {
         context.print("listening on http://\(host):\(server.port)/")
         do {
             try server.serve(log: log) { [selection] request in
-                deliver(request, options: options, selection: selection, store: store, healer: healer, log: log)
+                deliver(request, options: options, config: config, selection: selection, store: store, healer: healer, log: log)
             }
         } catch {
             throw CommandError(.ioError, error.description)
@@ -52,7 +52,7 @@ extension HealCommand {
 
     /// One POST: called by the server with its deliveries serialised.
     private static func deliver(
-        _ request: HTTPMessage.Request, options: Options, selection: SelectionOptions, store: StateStore?, healer: Healer,
+        _ request: HTTPMessage.Request, options: Options, config: HealConfig, selection: SelectionOptions, store: StateStore?, healer: Healer,
         log: @escaping @Sendable (String) -> Void
     ) -> HTTPServer.Reply {
         func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) -> HTTPServer.Reply {
@@ -60,6 +60,9 @@ extension HealCommand {
             writer.object(fill)
             writer.append(raw: "\n")
             return HTTPServer.Reply(status: status, reason: reason, headers: status == 405 ? [("Allow", "POST, PUT")] : [], body: writer.bytes)
+        }
+        if request.method == "GET", request.target.prefix(while: { $0 != "?" }) == "/metrics" {  // docs/metrics.md
+            return metricsReply(store, log: log)
         }
         guard request.method == "POST" || request.method == "PUT" else {
             return answer(405, "Method Not Allowed") { $0.field("error", "a watch delivers with POST (or PUT)") }
@@ -77,6 +80,7 @@ extension HealCommand {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
             if let error = report.journalError { log("journal: \(error.description)") }
+            writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
             return answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                 object.field("consulIndex", consulIndex)
                 object.field("selected", chosen.checks.count)

@@ -16,10 +16,12 @@ extension HealCommand {
     /// Builds the routes' actions (resolving Jenkins secrets) and the healer.
     static func makeHealer(_ config: HealConfig, store: StateStore?, options: Options, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> Healer {
         let routing = try routingTable(config, context: context)
-        return Healer(
+        var healer = Healer(
             routing: routing, groupBy: config.groupBy, watch: watchName(config), blastRadius: config.blastRadius,
             store: store, journal: try journal(config, options: options), concurrency: config.concurrency, timeout: config.timeout,
             dryRun: options.dryRun, log: log)
+        healer.countsMetrics = config.metrics?.file != nil
+        return healer
     }
 
     /// The watch's name in the state and the journal.
@@ -29,6 +31,7 @@ extension HealCommand {
     /// connection bound holds across routes.
     static func routingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
         var clients: [String: JenkinsClient] = [:]
+        var webhooks = WebhookWiring()
         return try RoutingTable(config: config) { (action) throws(CommandError) -> any Action in
             switch action.kind {
             case .jenkins:
@@ -52,6 +55,8 @@ extension HealCommand {
                 let sink = LogSink(destination: action.file.map { .file($0, fsync: false) } ?? .standardOutput, format: action.format)
                 do throws(SystemError) { try sink.prepare() } catch { throw CommandError(.ioError, "log action: \(error.description)") }
                 return LogAction(sink: sink)
+            case .webhook:
+                return try webhooks.action(action, config: config)
             }
         }
     }

@@ -12,6 +12,7 @@ DIST := dist
 RELEASE_NAME := consul-handlers-$(VERSION)-linux-$(ARCH)
 RELEASE_DIR := $(DIST)/$(RELEASE_NAME)
 RELEASE_SCRATCH := .build-release
+DEB_REVISION := 1
 RELEASE_SWIFT := $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH)
 
 .PHONY: all build test demo bench install uninstall clean release release-check link-check deb deb-check
@@ -64,10 +65,10 @@ link-check:
 
 # dist/consul-handlers_VERSION_DEBARCH.deb, from the release binaries.
 deb: release
-	sh packaging/deb/build.sh $(RELEASE_DIR) $(VERSION) $(DIST)
+	sh packaging/deb/build.sh $(RELEASE_DIR) $(VERSION) $(DIST) $(DEB_REVISION)
 
 deb-check: deb
-	sh packaging/tests/deb-check.sh $(DIST)/consul-handlers_$(VERSION)_$$(dpkg --print-architecture).deb $(FIXTURES)
+	sh packaging/tests/deb-check.sh $(DIST)/consul-handlers_$(VERSION)-$(DEB_REVISION)_$$(dpkg --print-architecture).deb $(FIXTURES)
 
 # The release binaries: PREFIX/bin/consul-handlers, the five commands as links to it, and
 # the man pages.

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Builds the Debian package from a release laid out by packaging/release.sh:
-#   packaging/deb/build.sh STAGE VERSION DIST
+#   packaging/deb/build.sh STAGE VERSION DIST [REVISION]
 # STAGE is dist/consul-handlers-VERSION-linux-ARCH (bin/, share/). Writes
-# DIST/consul-handlers_VERSION_DEBARCH.deb with `dpkg-deb --root-owner-group --build`.
+# DIST/consul-handlers_VERSION-REVISION_DEBARCH.deb with `dpkg-deb --root-owner-group --build`.
 set -eu
-stage=$1 version=$2 dist=$3
+stage=$1 dist=$3
+version=$2-${4:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 packaging=$(dirname "$here")
 commands="consul-critical consul-jenkins consul-redeploy consul-log consul-heal"

@@ -19,12 +19,16 @@ import Synchronization
 ///   index/leader/consistency headers, `?pretty`, blocking queries (`?index`/`?wait`, F.5) in real time.
 /// * ACLs (F.6): toggle, default policy, tokens with per-prefix rules, revocation (`ACL not found`), listings
 ///   filtered with `X-Consul-Results-Filtered-By-ACLs`.
+/// * Sessions and locks (§2): create (defaults, Content-Length rule, LockDelay quirks, TTL/Behavior/node/check
+///   validation), renew/destroy/info/list/node, TTL expiry at 2 × TTL, invalidation when a bound check turns
+///   critical (release or delete of held keys, lock-delay ≤ 60 s), `?acquire`/`?release` with LockIndex.
 /// * Faults (F.7): per endpoint/method/key/agent, every n-th match, count- or time-bounded: status (before or
 ///   after applying: an ambiguous write), dropped connections, hangs, delays, injected CAS conflicts; leader loss.
 ///
-/// What it does not model: sessions and locks (`?acquire` answers 500 `invalid session`, `/v1/session/*` is 404),
-/// the watch POST emulator (F.8), snapshot restore / tombstone reaping, rate limiting per connection, gzip,
-/// namespaces/partitions, service registration over HTTP, and Consul's real key-validation text of 1.22 (unknown).
+/// What it does not model: the watch POST emulator (F.8), spurious wake-ups, snapshot restore and tombstone
+/// reaping, per-client connection caps, gzip, namespaces/partitions, service registration over HTTP, a timer lag
+/// on session expiry, and Consul's real key-validation text of 1.22 (unknown). A parked blocking query is not
+/// released when its client disconnects, only at its deadline or `stop()`.
 /// The clock is real time plus `advance(by:)`, so built executables and virtual TTLs can share one run.
 public final class FakeConsul: Sendable {
     /// One simulated client agent.
@@ -86,7 +90,7 @@ public final class FakeConsul: Sendable {
     public func advance(by seconds: Double) {
         engine.withState { e in
             e.clockOffset += max(0, seconds)
-            e.state.expireTTLChecks(now: e.nowLocked)
+            e.state.tick(now: e.nowLocked)
         }
     }
 
@@ -219,6 +223,18 @@ public final class FakeConsul: Sendable {
     /// The KV table index (what a 404 reports in `X-Consul-Index`).
     public var kvIndex: UInt64 { engine.withState { $0.state.kvTableIndex } }
 
+    // MARK: Sessions
+
+    /// Live sessions, oldest first.
+    public var sessions: [Session] {
+        engine.withState { $0.state.sessions.values.sorted { $0.createIndex < $1.createIndex } }
+    }
+
+    /// The clock time until which `?acquire` on `key` is refused, if a lock-delay is pending.
+    public func lockDelay(_ key: String) -> Double? {
+        engine.withState { e in e.state.lockDelays[key].flatMap { $0 > e.nowLocked ? $0 : nil } }
+    }
+
     // MARK: Agent checks
 
     /// An agent's local check (status and output as `/v1/agent/checks` shows them), or nil.
@@ -266,7 +282,14 @@ public final class FakeConsul: Sendable {
 
     /// Leader loss: KV and catalog/health answer 500 `No cluster leader` (stale reads still work, with
     /// `X-Consul-KnownLeader: false`); agent endpoints keep working.
-    public func setLeaderLost(_ lost: Bool) { engine.withState { $0.leaderLost = lost } }
+    /// Session TTL timers stop while the leader is lost and all restart at 2 × TTL when it is back.
+    public func setLeaderLost(_ lost: Bool) {
+        engine.withState { e in
+            e.leaderLost = lost
+            e.state.sessionTimersPaused = lost
+            if !lost { e.state.restartSessionTimers() }
+        }
+    }
 
     // MARK: Inspection
 

@@ -23,7 +23,7 @@ extension FakeConsulEngine {
             condition.broadcast()
             condition.unlock()
         }
-        state.expireTTLChecks(now: nowLocked)
+        state.tick(now: nowLocked)
         var identity: TokenInfo?
         if aclEnabled, let secret = token ?? defaultToken {
             guard let info = tokens[secret] else { return text(403, "ACL not found") }
@@ -74,6 +74,10 @@ extension FakeConsulEngine {
         case .healthState: return healthState(argument, ctx)
         case .healthService: return healthService(argument, ctx)
         case .statusLeader: return json(.string(configuration.leaderAddress), index: nil, pretty: ctx.pretty)
+        case .sessionCreate: return sessionCreate(ctx)
+        case .sessionDestroy: return sessionDestroy(argument, ctx)
+        case .sessionRenew: return sessionRenew(argument, ctx)
+        case .sessionInfo, .sessionList, .sessionNode: return sessionRead(route.endpoint, argument, ctx)
         case .unknown: return text(404, "Invalid URL path: not a recognized HTTP API endpoint")
         }
     }
@@ -96,7 +100,7 @@ extension FakeConsulEngine {
             let remaining = deadline - nowLocked
             if remaining <= 0 { break }
             _ = condition.wait(until: Date(timeIntervalSinceNow: min(remaining, 0.05)))
-            state.expireTTLChecks(now: nowLocked)
+            state.tick(now: nowLocked)
             answer = compute()
             if answer.watch > ctx.index { break }
         }
@@ -259,12 +263,15 @@ extension FakeConsulEngine {
         guard canWrite(ctx, .key, key) else { return denied(ctx, .key, "write", key) }
         let value: [UInt8]? = ctx.request.body.isEmpty ? nil : Array(ctx.request.body)
         if q.has("acquire") || q.has("release") {
-            // Sessions are not modelled: every session ID is unknown.
             let session = q.value("acquire") ?? q.value("release") ?? ""
             if session.isEmpty { return serverError(500, "missing session") }
-            if q.has("acquire") { return serverError(500, "invalid session \"\(session)\"") }
-            _ = state.nextIndex()
-            return json(.bool(false), index: nil)
+            if q.has("release") {
+                return json(.bool(state.kvRelease(key, session: session, value: value, flags: flags)), index: nil, pretty: ctx.pretty)
+            }
+            switch state.kvAcquire(key, session: session, value: value, flags: flags) {
+            case .invalidSession: return serverError(500, "invalid session \"\(session)\"")
+            case .done(let ok): return json(.bool(ok), index: nil, pretty: ctx.pretty)
+            }
         }
         var mode = ConsulState.KVWrite.set
         if let c = q.value("cas") {
@@ -569,6 +576,131 @@ extension FakeConsulEngine {
             let index = max(state.nodesTableIndex, state.servicesTableIndex, state.checksTableIndex)
             var r = json(.array(entries), index: index, consistency: true, knownLeader: ctx.knownLeader, pretty: ctx.pretty)
             markFiltered(&r, ctx, filtered)
+            return (index, r)
+        }
+    }
+}
+
+// MARK: - Sessions (§2)
+
+extension FakeConsulEngine {
+    static func sessionJSON(_ s: FakeConsul.Session) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("ID", .string(s.id)), ("Name", .string(s.name)), ("Node", .string(s.node)),
+            ("LockDelay", .int(Int64((s.lockDelay * 1e9).rounded()))), ("Behavior", .string(s.behavior)),
+            ("TTL", .string(s.ttl)), ("NodeChecks", ConsulJSON.strings(s.nodeChecks)),
+            (
+                "ServiceChecks",
+                s.serviceChecks.isEmpty
+                    ? .null : .array(s.serviceChecks.map { .object([("ID", .string($0)), ("Namespace", .string(""))]) })
+            ),
+        ]
+        if !s.nodeChecks.isEmpty && s.nodeChecks != ["serfHealth"] { members.append(("Checks", ConsulJSON.strings(s.nodeChecks))) }
+        members += [("CreateIndex", ConsulJSON.u(s.createIndex)), ("ModifyIndex", ConsulJSON.u(s.modifyIndex))]
+        return .object(members)
+    }
+
+    /// `LockDelay` as a string duration or a number of nanoseconds; below 1000 ns it means seconds (§2.1).
+    static func lockDelay(_ raw: Any?) -> Double? {
+        var seconds: Double
+        switch raw {
+        case nil: return 15
+        case let n as NSNumber: seconds = n.doubleValue / 1e9
+        case let text as String:
+            guard let d = parseGoDuration(text) else { return nil }
+            seconds = d
+        default: return nil
+        }
+        if seconds * 1e9 < 1000 { seconds *= 1e9 }
+        return seconds
+    }
+
+    func sessionCreate(_ ctx: Context) -> Response {
+        var object: [String: Any] = [:]
+        // The agent decodes the body only when Content-Length > 0 (a chunked body is ignored).
+        let declared = Int(ctx.request.headers["Content-Length"] ?? "") ?? 0
+        if declared > 0 {
+            guard let decoded = try? JSONSerialization.jsonObject(with: ctx.request.body) as? [String: Any] else {
+                return text(400, "Request decode failed: invalid JSON")
+            }
+            object = decoded
+        }
+        let field = { (name: String) -> Any? in object.first { $0.key.lowercased() == name.lowercased() }?.value }
+        let node = (field("Node") as? String).flatMap { $0.isEmpty ? nil : $0 } ?? ctx.agent
+        guard let delay = Self.lockDelay(field("LockDelay")) else {
+            return text(400, "Request decode failed: invalid LockDelay")
+        }
+        var behavior = field("Behavior") as? String ?? ""
+        if behavior.isEmpty { behavior = "release" }
+        guard behavior == "release" || behavior == "delete" else {
+            return serverError(500, "Invalid Behavior setting '\(behavior)'")
+        }
+        let ttl = field("TTL") as? String ?? ""
+        var ttlSeconds: Double?
+        if !ttl.isEmpty {
+            guard let d = parseGoDuration(ttl) else {
+                return serverError(500, "Session TTL '\(ttl)' invalid: time: invalid duration \"\(ttl)\"")
+            }
+            if d != 0 {
+                guard d >= configuration.sessionTTLMin, d <= 86_400 else {
+                    let minText = configuration.sessionTTLMin == 10 ? "10s" : "\(configuration.sessionTTLMin)s"
+                    return serverError(500, "Invalid Session TTL '\(Int64(d * 1e9))', must be between [\(minText)=24h0m0s]")
+                }
+                ttlSeconds = d
+            }
+        }
+        guard canWrite(ctx, .session, node) else { return denied(ctx, .session, "write", node) }
+        let nodeChecks =
+            (field("NodeChecks") as? [String]) ?? (field("Checks") as? [String]) ?? ["serfHealth"]
+        let serviceChecks = (field("ServiceChecks") as? [[String: Any]] ?? []).compactMap {
+            $0.first { $0.key.lowercased() == "id" }?.value as? String
+        }
+        guard state.nodes[node] != nil else { return serverError(500, "Missing node registration") }
+        for id in nodeChecks + serviceChecks {
+            guard let check = state.checks[node]?[id] else { return serverError(500, "Missing check '\(id)' registration") }
+            if check.status == "critical" { return serverError(500, "Check '\(id)' is in critical state") }
+        }
+        let i = state.nextIndex()
+        let id = UUID().uuidString.lowercased()
+        state.sessions[id] = FakeConsul.Session(
+            id: id, name: field("Name") as? String ?? "", node: node, lockDelay: max(0, delay), behavior: behavior,
+            ttl: ttl, nodeChecks: nodeChecks, serviceChecks: serviceChecks, createIndex: i, modifyIndex: i,
+            expiry: ttlSeconds.map { nowLocked + 2 * $0 }, ttlSeconds: ttlSeconds)
+        state.sessionsTableIndex = i
+        return json(.object([("ID", .string(id))]), index: nil, pretty: ctx.pretty)
+    }
+
+    func sessionDestroy(_ id: String, _ ctx: Context) -> Response {
+        if id.isEmpty { return text(400, "Missing session") }
+        if let s = state.sessions[id], !canWrite(ctx, .session, s.node) { return denied(ctx, .session, "write", s.node) }
+        state.invalidateSession(id)
+        return json(.bool(true), index: nil, pretty: ctx.pretty)
+    }
+
+    func sessionRenew(_ id: String, _ ctx: Context) -> Response {
+        if id.isEmpty { return text(400, "Missing session") }
+        guard let s = state.sessions[id] else { return text(404, "Session id '\(id)' not found") }
+        guard canWrite(ctx, .session, s.node) else { return denied(ctx, .session, "write", s.node) }
+        if let ttl = s.ttlSeconds { state.sessions[id]?.expiry = nowLocked + 2 * ttl }
+        return json(.array([Self.sessionJSON(state.sessions[id]!)]), index: state.sessionsTableIndex, pretty: ctx.pretty)
+    }
+
+    func sessionRead(_ endpoint: FakeConsul.Endpoint, _ argument: String, _ ctx: Context) -> Response {
+        if endpoint != .sessionList && argument.isEmpty {
+            return text(400, endpoint == .sessionInfo ? "Missing session" : "Missing node name")
+        }
+        return blocking(ctx) {
+            let all = state.sessions.values.filter {
+                switch endpoint {
+                case .sessionInfo: $0.id == argument
+                case .sessionNode: $0.node == argument
+                default: true
+                }
+            }.sorted { $0.createIndex < $1.createIndex }
+            let visible = all.filter { canRead(ctx, .session, $0.node) }
+            let index = state.sessionsTableIndex
+            var r = json(.array(visible.map(Self.sessionJSON)), index: index, knownLeader: ctx.knownLeader, pretty: ctx.pretty)
+            markFiltered(&r, ctx, visible.count < all.count)
             return (index, r)
         }
     }

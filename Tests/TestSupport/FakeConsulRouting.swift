@@ -57,7 +57,7 @@ final class FakeConsulEngine: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
         }
-        state.expireTTLChecks(now: nowLocked)
+        state.tick(now: nowLocked)
         return try body(self)
     }
 
@@ -204,6 +204,10 @@ final class FakeConsulEngine: @unchecked Sendable {
             ("/v1/health/node/", .healthNode, ["GET"]),
             ("/v1/health/state/", .healthState, ["GET"]),
             ("/v1/health/service/", .healthService, ["GET"]),
+            ("/v1/session/destroy/", .sessionDestroy, ["PUT"]),
+            ("/v1/session/renew/", .sessionRenew, ["PUT"]),
+            ("/v1/session/info/", .sessionInfo, ["GET"]),
+            ("/v1/session/node/", .sessionNode, ["GET"]),
         ]
         let exact: [String: (FakeConsul.Endpoint, [String])] = [
             "/v1/agent/self": (.agentSelf, ["GET"]),
@@ -212,6 +216,8 @@ final class FakeConsulEngine: @unchecked Sendable {
             "/v1/catalog/services": (.catalogServices, ["GET"]),
             "/v1/catalog/nodes": (.catalogNodes, ["GET"]),
             "/v1/status/leader": (.statusLeader, ["GET"]),
+            "/v1/session/create": (.sessionCreate, ["PUT"]),
+            "/v1/session/list": (.sessionList, ["GET"]),
             "/v1/kv": (.kv, ["GET", "PUT", "DELETE"]),
         ]
         if let (endpoint, methods) = exact[path] {

@@ -50,6 +50,14 @@ struct ConsulState {
     var checksTableIndex: UInt64 = 0
     /// node → check ID → agent-local check.
     var agentChecks: [String: [String: AgentCheck]] = [:]
+    var sessions: [String: FakeConsul.Session] = [:]
+    var sessionsTableIndex: UInt64 = 0
+    /// Key → clock time until which `?acquire` is refused.
+    var lockDelays: [String: Double] = [:]
+    /// True during a simulated leader loss: session TTL timers do not fire.
+    var sessionTimersPaused = false
+    /// The clock time of the current operation (set by `tick`).
+    var now: Double = 0
 
     init(configuration: FakeConsul.Configuration) {
         self.configuration = configuration
@@ -196,6 +204,7 @@ struct ConsulState {
             existing.modifyIndex = i
             checks[node]?[id] = existing
             checksTableIndex = i
+            if status == "critical" { invalidateSessions(boundTo: id, node: node) }
             return
         }
         let i = nextIndex()
@@ -208,12 +217,14 @@ struct ConsulState {
 
     mutating func removeCheck(node: String, id: String) {
         guard checks[node]?[id] != nil else { return }
+        invalidateSessions(boundTo: id, node: node)
         checks[node]?[id] = nil
         checksTableIndex = nextIndex()
     }
 
     mutating func deregisterNode(_ name: String) {
         guard nodes[name] != nil else { return }
+        for session in sessions.values where session.node == name { invalidateSession(session.id) }
         let i = nextIndex()
         nodes[name] = nil
         services[name] = nil
@@ -238,7 +249,19 @@ struct ConsulState {
 
     // MARK: Agent TTL checks
 
-    /// Turns lapsed TTL checks critical (lazily, whenever the state is looked at), writing the catalog at once.
+    /// Moves the state's notion of time: lapsed sessions are invalidated (unless the leader is lost: its timers
+    /// are not running) and lapsed TTL checks turn critical. Called whenever the state is looked at.
+    mutating func tick(now: Double) {
+        self.now = now
+        if !sessionTimersPaused {
+            for session in sessions.values.sorted(by: { $0.createIndex < $1.createIndex }) {
+                if let expiry = session.expiry, now >= expiry { invalidateSession(session.id) }
+            }
+        }
+        expireTTLChecks(now: now)
+    }
+
+    /// Turns lapsed TTL checks critical, writing the catalog at once.
     mutating func expireTTLChecks(now: Double) {
         for (node, table) in agentChecks {
             for (id, check) in table {
@@ -281,6 +304,87 @@ struct ConsulState {
             syncAgentCheck(node: node, c)
         } else {
             agentChecks[node]?[id] = c
+        }
+    }
+}
+
+// MARK: - Sessions and locks (§2)
+
+extension ConsulState {
+    /// A check of `node` turned critical or went away: every session that names it is destroyed (§2.4).
+    mutating func invalidateSessions(boundTo checkID: String, node: String) {
+        for session in sessions.values.sorted(by: { $0.createIndex < $1.createIndex })
+        where session.node == node && (session.nodeChecks.contains(checkID) || session.serviceChecks.contains(checkID)) {
+            invalidateSession(session.id)
+        }
+    }
+
+    /// Destroys a session: its keys are released (or deleted, behavior `delete`) and get a lock-delay of
+    /// `min(LockDelay, 60 s)`. A Raft write even when the session is unknown (destroy is idempotent).
+    mutating func invalidateSession(_ id: String) {
+        let i = nextIndex()
+        guard let session = sessions.removeValue(forKey: id) else { return }
+        sessionsTableIndex = i
+        let held = kv.values.filter { $0.session == id }.map(\.key)
+        for key in held {
+            if session.behavior == "delete" {
+                kv[key] = nil
+                tombstones[key] = i
+            } else {
+                kv[key]?.session = nil
+                kv[key]?.modifyIndex = i
+            }
+            if session.lockDelay > 0 { lockDelays[key] = now + min(session.lockDelay, 60) }
+        }
+        if !held.isEmpty { kvTableIndex = i }
+    }
+
+    enum LockOutcome {
+        case done(Bool)
+        case invalidSession
+    }
+
+    /// `?acquire=S` (§1.5): lock-delay is checked before Raft and consumes no index.
+    mutating func kvAcquire(_ key: String, session id: String, value: [UInt8]?, flags: UInt64) -> LockOutcome {
+        guard sessions[id] != nil else { return .invalidSession }
+        if let until = lockDelays[key], now < until { return .done(false) }
+        let i = nextIndex()
+        guard var entry = kv[key] else {
+            kv[key] = FakeConsul.KVEntry(
+                key: key, value: value, flags: flags, session: id, lockIndex: 1, createIndex: i, modifyIndex: i)
+            tombstones[key] = nil
+            kvTableIndex = i
+            return .done(true)
+        }
+        if let holder = entry.session, holder != id { return .done(false) }
+        if entry.session == id && entry.value == value && entry.flags == flags { return .done(true) }
+        if entry.session == nil { entry.lockIndex += 1 }
+        entry.session = id
+        entry.value = value
+        entry.flags = flags
+        entry.modifyIndex = i
+        kv[key] = entry
+        kvTableIndex = i
+        return .done(true)
+    }
+
+    /// `?release=S`: true only when S holds the key; the body becomes the value.
+    mutating func kvRelease(_ key: String, session id: String, value: [UInt8]?, flags: UInt64) -> Bool {
+        let i = nextIndex()
+        guard var entry = kv[key], entry.session == id else { return false }
+        entry.session = nil
+        entry.value = value
+        entry.flags = flags
+        entry.modifyIndex = i
+        kv[key] = entry
+        kvTableIndex = i
+        return true
+    }
+
+    /// Restarts every session timer at 2 × TTL (what a new leader does).
+    mutating func restartSessionTimers() {
+        for (id, s) in sessions {
+            if let ttl = s.ttlSeconds { sessions[id]?.expiry = now + 2 * ttl }
         }
     }
 }

@@ -28,6 +28,8 @@ extension FakeConsul {
         public var detailedACLErrors = true
         /// The address `GET /v1/status/leader` reports.
         public var leaderAddress = "10.0.0.10:8300"
+        /// `session_ttl_min`.
+        public var sessionTTLMin: Double = 10
 
         public init() {}
     }
@@ -110,6 +112,12 @@ extension FakeConsul {
         case healthState = "health/state"
         case healthService = "health/service"
         case statusLeader = "status/leader"
+        case sessionCreate = "session/create"
+        case sessionDestroy = "session/destroy"
+        case sessionRenew = "session/renew"
+        case sessionInfo = "session/info"
+        case sessionList = "session/list"
+        case sessionNode = "session/node"
         /// Not a recognized API path (404).
         case unknown
     }
@@ -212,6 +220,26 @@ extension FakeConsul {
 
         /// The value as UTF-8 text ("" for nil).
         public var text: String { String(decoding: value ?? [], as: UTF8.self) }
+    }
+
+    /// A session as the test API shows it.
+    public struct Session: Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var node: String
+        /// Seconds (Consul answers nanoseconds).
+        public var lockDelay: Double
+        /// `release` or `delete`.
+        public var behavior: String
+        /// As given (`"30s"`), "" for none.
+        public var ttl: String
+        public var nodeChecks: [String]
+        public var serviceChecks: [String]
+        public var createIndex: UInt64
+        public var modifyIndex: UInt64
+        /// Clock time at which the TTL (×2) lapses; nil without a TTL.
+        public var expiry: Double?
+        var ttlSeconds: Double?
     }
 
     /// A service instance to seed.

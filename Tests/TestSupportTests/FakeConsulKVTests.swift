@@ -130,7 +130,6 @@ struct FakeConsulKVTests {
         #expect(noKey.status == 400)
         #expect(noKey.text == "Missing key name")
         #expect(try await f.get("/v1/kv/").status == 400)
-        // Sessions are not modelled: every session is unknown.
         let acquire = try await f.put("/v1/kv/k?acquire=0d3c7c6a-0000-0000-0000-000000000000", "v")
         #expect(acquire.status == 500)
         #expect(acquire.text.contains("invalid session"))

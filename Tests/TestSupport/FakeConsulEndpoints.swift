@@ -551,7 +551,7 @@ extension FakeConsulEngine {
         }
         let wantedTags = ctx.query.values("tag")
         return blocking(ctx) {
-            var entries: [JSONValue] = []
+            var entries: [(JSONValue, Bool)] = []
             var filtered = false
             for nodeName in state.services.keys.sorted() {
                 guard let node = state.nodes[nodeName] else { continue }
@@ -565,16 +565,31 @@ extension FakeConsulEngine {
                     let checks = state.checksOf(node: nodeName).filter {
                         $0.serviceID.isEmpty || $0.serviceID == instance.service.id
                     }
-                    if passingOnly && checks.contains(where: { $0.status != "passing" }) { continue }
                     entries.append(
-                        .object([
-                            ("Node", ConsulJSON.node(node, datacenter: configuration.datacenter)),
-                            ("Service", ConsulJSON.service(instance)), ("Checks", .array(checks.map(ConsulJSON.check))),
-                        ]))
+                        (
+                            .object([
+                                ("Node", ConsulJSON.node(node, datacenter: configuration.datacenter)),
+                                ("Service", ConsulJSON.service(instance)), ("Checks", .array(checks.map(ConsulJSON.check))),
+                            ]), checks.allSatisfy { $0.status == "passing" }
+                        ))
                 }
             }
+            if passingOnly {
+                // Consul's filterNonPassing: a dropped entry's place is taken by the last one (the order changes).
+                var n = entries.count
+                var i = 0
+                while i < n {
+                    if entries[i].1 {
+                        i += 1
+                    } else {
+                        entries.swapAt(i, n - 1)
+                        n -= 1
+                    }
+                }
+                entries.removeLast(entries.count - n)
+            }
             let index = max(state.nodesTableIndex, state.servicesTableIndex, state.checksTableIndex)
-            var r = json(.array(entries), index: index, consistency: true, knownLeader: ctx.knownLeader, pretty: ctx.pretty)
+            var r = json(.array(entries.map(\.0)), index: index, consistency: true, knownLeader: ctx.knownLeader, pretty: ctx.pretty)
             markFiltered(&r, ctx, filtered)
             return (index, r)
         }

@@ -213,4 +213,20 @@ struct FakeConsulKVTests {
         let traversal = try ConsulFixture { $0.keyValidation = .traversal122 }
         #expect(try await traversal.put("/v1/kv/a/%2E%2E/b", "x").status == 400)
     }
+
+    @Test("† F.9.26: color key: ?raw gives value and ModifyIndex; a CAS flip wins once; a missing key is 404")
+    func colorKey() async throws {
+        let f = try ConsulFixture()
+        #expect(try await f.get("/v1/kv/services/books-service/color?raw").status == 404)
+        f.fake.putKey("services/books-service/color", "blue")
+        let read = try await f.get("/v1/kv/services/books-service/color?raw")
+        #expect(read.text == "blue")
+        let index = try #require(read.index)
+        #expect(index == f.fake.entry("services/books-service/color")?.modifyIndex)
+        async let one = f.put("/v1/kv/services/books-service/color?cas=\(index)", "green")
+        async let two = f.put("/v1/kv/services/books-service/color?cas=\(index)", "green")
+        let answers = try await [one.text, two.text].sorted()
+        #expect(answers == ["false", "true"])
+        #expect(f.fake.value("services/books-service/color") == "green")
+    }
 }

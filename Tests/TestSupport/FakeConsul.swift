@@ -293,21 +293,23 @@ public final class FakeConsul: Sendable {
 
     // MARK: Inspection
 
-    /// Every request so far, in arrival order (after its answer).
+    /// The most recent requests (up to `Configuration.requestLogLimit`), in order of their answers.
     public var requests: [RecordedRequest] { engine.withState { $0.log } }
 
-    /// Requests to `endpoint` (optionally only one agent's, one method's).
+    /// Requests to `endpoint` (optionally only one agent's, one method's), since start or `resetRequestLog()`.
     public func requestCount(_ endpoint: Endpoint, agent: String? = nil, method: String? = nil) -> Int {
         engine.withState { e in
-            e.log.lazy.filter {
-                $0.endpoint == endpoint && (agent == nil || $0.agent == agent) && (method == nil || $0.method == method)
-            }.count
+            e.counts.reduce(0) { sum, item in
+                let k = item.key
+                let match = k.endpoint == endpoint && (agent == nil || k.agent == agent) && (method == nil || k.method == method)
+                return sum + (match ? item.value : 0)
+            }
         }
     }
 
     /// Request counts per endpoint.
     public var requestCounts: [Endpoint: Int] {
-        engine.withState { e in e.log.reduce(into: [:]) { $0[$1.endpoint, default: 0] += 1 } }
+        engine.withState { e in e.counts.reduce(into: [:]) { $0[$1.key.endpoint, default: 0] += $1.value } }
     }
 
     /// Requests that used the deprecated `?token=` query parameter.
@@ -316,8 +318,13 @@ public final class FakeConsul: Sendable {
     /// Blocking queries parked right now.
     public var parkedQueries: Int { engine.withState { $0.parked } }
 
-    /// Forgets the request log.
-    public func resetRequestLog() { engine.withState { $0.log.removeAll() } }
+    /// Forgets the request log and the counters.
+    public func resetRequestLog() {
+        engine.withState { e in
+            e.log.removeAll()
+            e.counts.removeAll()
+        }
+    }
 }
 
 /// A seed file or payload that could not be used.

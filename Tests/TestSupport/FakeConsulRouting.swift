@@ -32,7 +32,10 @@ final class FakeConsulEngine: @unchecked Sendable {
     var defaultToken: String?
     var faults: [FaultSlot] = []
     var leaderLost = false
+    /// The most recent requests (at most `configuration.requestLogLimit`).
     var log: [FakeConsul.RecordedRequest] = []
+    /// Every request ever, counted by (agent, endpoint, method): exact even when the log has been trimmed.
+    var counts: [RequestKey: Int] = [:]
     var deprecatedTokenQueries = 0
     /// Parked blocking queries right now.
     var parked = 0
@@ -70,7 +73,9 @@ final class FakeConsulEngine: @unchecked Sendable {
         let response = pipeline(request, agent: agent, record: &record)
         record.status = response.disposition == .drop ? 0 : response.status
         condition.lock()
+        counts[RequestKey(agent: agent, endpoint: record.endpoint, method: record.method), default: 0] += 1
         log.append(record)
+        if log.count > configuration.requestLogLimit { log.removeFirst(log.count - configuration.requestLogLimit / 2) }
         condition.unlock()
         return response
     }
@@ -294,6 +299,12 @@ final class FakeConsulEngine: @unchecked Sendable {
         let body = pretty ? value.prettySerialized : value.serialized
         return Response(status: 200, headers: headers, body: Data(body.utf8))
     }
+}
+
+struct RequestKey: Hashable {
+    var agent: String
+    var endpoint: FakeConsul.Endpoint
+    var method: String
 }
 
 /// A parsed query string (Go's `url.ParseQuery`): `+` is a space, flags count by presence.

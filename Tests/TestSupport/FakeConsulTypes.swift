@@ -28,6 +28,8 @@ extension FakeConsul {
         public var detailedACLErrors = true
         /// The address `GET /v1/status/leader` reports.
         public var leaderAddress = "10.0.0.10:8300"
+        /// How many recent requests `requests` keeps (counters stay exact beyond it).
+        public var requestLogLimit = 100_000
         /// `session_ttl_min`.
         public var sessionTTLMin: Double = 10
 

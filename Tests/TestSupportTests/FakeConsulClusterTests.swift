@@ -218,6 +218,14 @@ struct FakeConsulClusterTests {
         #expect(f.fake.requests.last?.status == 0)
         #expect(f.fake.value("dropped") == "v")
         f.fake.clearFaults()
+        // A hang ends in a closed connection; a delay answers late but normally. Per agent: other agents unaffected.
+        f.fake.inject(FakeConsul.Fault(.hang(seconds: 0.3), endpoints: [.agentSelf], times: 1))
+        let hanging = TestClient()
+        await #expect(throws: (any Error).self) { _ = try await hanging.get(f.agent.url("/v1/agent/self")) }
+        f.fake.inject(FakeConsul.Fault(.delay(seconds: 0.2), endpoints: [.agentSelf], times: 1))
+        #expect(try await TestClient().get(f.agent.url("/v1/agent/self")).status == 200)
+        #expect(f.fake.faultApplications == [1, 1])
+        f.fake.clearFaults()
         // Time-bounded: a fault that ends when the clock passes its limit.
         f.fake.inject(FakeConsul.Fault(.status(429), endpoints: [.kv], untilTime: f.fake.now + 60))
         #expect(try await f.get("/v1/kv/claim").status == 429)

@@ -291,6 +291,25 @@ public final class FakeConsul: Sendable {
         }
     }
 
+    /// A saved copy of the whole server state (F.7 `indexReset`).
+    public struct Snapshot: Sendable {
+        let state: ConsulState
+    }
+
+    /// Saves the server state (KV, tombstones, catalog, sessions, indexes, agent checks).
+    public func saveSnapshot() -> Snapshot { engine.withState { Snapshot(state: $0.state) } }
+
+    /// Restores a snapshot, as a snapshot restore does: data and every index roll back, so `X-Consul-Index`
+    /// goes backwards for clients that saw a later state.
+    public func restoreSnapshot(_ snapshot: Snapshot) { engine.withState { $0.state = snapshot.state } }
+
+    /// Forgets every tombstone now (Consul reaps them after ~15 min): a prefix listing's index can drop.
+    public func reapTombstones() { engine.withState { $0.state.tombstones.removeAll() } }
+
+    /// Answers the next `count` parked (and next parking) blocking queries early with unchanged data, to prove that
+    /// clients do not equate a wake-up with a change.
+    public func spuriousWakeup(_ count: Int = 1) { engine.withState { $0.spuriousWakeups += max(0, count) } }
+
     // MARK: Inspection
 
     /// The most recent requests (up to `Configuration.requestLogLimit`), in order of their answers.

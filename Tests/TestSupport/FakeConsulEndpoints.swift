@@ -97,6 +97,10 @@ extension FakeConsulEngine {
         parked += 1
         defer { parked -= 1 }
         while !stopped {
+            if spuriousWakeups > 0 {
+                spuriousWakeups -= 1
+                break
+            }
             let remaining = deadline - nowLocked
             if remaining <= 0 { break }
             _ = condition.wait(until: Date(timeIntervalSinceNow: min(remaining, 0.05)))

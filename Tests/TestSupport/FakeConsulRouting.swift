@@ -41,6 +41,8 @@ final class FakeConsulEngine: @unchecked Sendable {
     var parked = 0
     /// Agents by node name.
     var agentNodes: Set<String> = []
+    /// Parked blocking queries still to wake early (`spuriousWakeup`).
+    var spuriousWakeups = 0
     /// Set by `stop()`: parked blocking queries return at once.
     var stopped = false
 

@@ -305,4 +305,49 @@ struct FakeConsulClusterTests {
         #expect(changed.index! > healthIndex)
         #expect(try changed.jsonArray().count == 1)
     }
+
+    @Test("F.9.16 / F.5: after a snapshot restore the index goes backwards; a spurious wake-up returns unchanged data")
+    func indexResetAndSpuriousWakeup() async throws {
+        let f = try ConsulFixture()
+        f.fake.putKey("app/a", "1")
+        let snapshot = f.fake.saveSnapshot()
+        f.fake.putKey("app/b", "2")
+        let later = try #require(try await f.get("/v1/kv/app/?recurse").index)
+        f.fake.restoreSnapshot(snapshot)
+        let rewound = try await f.get("/v1/kv/app/?recurse")
+        #expect(rewound.index! < later)
+        #expect(try rewound.jsonArray().count == 1)
+        // A client that kept the larger index would block for the whole wait: the fake does not wake it early.
+        let blocked = try await f.get("/v1/kv/app/?recurse&index=\(later)&wait=200ms")
+        #expect(blocked.index == rewound.index)
+        // Spurious wake-up: same index and body before the deadline.
+        let current = try #require(rewound.index)
+        async let woken = f.get("/v1/kv/app/?recurse&index=\(current)&wait=60s")
+        try await Task.sleep(for: .milliseconds(200))
+        f.fake.spuriousWakeup()
+        let reply = try await woken
+        #expect(reply.index == current)
+        #expect(reply.body == rewound.body)
+        // Reaping tombstones lowers a prefix listing's index to its newest live key.
+        f.fake.putKey("app/c", "3")
+        f.fake.deleteKey("app/c")
+        #expect(try await f.get("/v1/kv/app/?recurse").index == f.fake.kvIndex)
+        f.fake.reapTombstones()
+        #expect(try await f.get("/v1/kv/app/?recurse").index == f.fake.entry("app/a")?.modifyIndex)
+    }
+
+    @Test("§3.3: status changes reach the catalog at once, output-only changes after checkUpdateInterval")
+    func outputSyncDeferral() async throws {
+        let f = try ConsulFixture()
+        _ = try await f.put("/v1/agent/check/register", #"{"Name":"hb","TTL":"1h","Status":"passing"}"#)
+        _ = try await f.put("/v1/agent/check/pass/hb?note=run+1")
+        #expect(f.fake.check(node: "web-01", id: "hb")?.output == "")
+        #expect(f.fake.agentCheck(node: "web-01", id: "hb")?.output == "run 1")
+        _ = try await f.put("/v1/agent/check/warn/hb?note=run+2")
+        #expect(f.fake.check(node: "web-01", id: "hb")?.status == "warning")
+        #expect(f.fake.check(node: "web-01", id: "hb")?.output == "run 2")
+        f.fake.advance(by: 301)
+        _ = try await f.put("/v1/agent/check/warn/hb?note=run+3")
+        #expect(f.fake.check(node: "web-01", id: "hb")?.output == "run 3")
+    }
 }

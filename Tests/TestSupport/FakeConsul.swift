@@ -25,9 +25,10 @@ import Synchronization
 /// * Faults (F.7): per endpoint/method/key/agent, every n-th match, count- or time-bounded: status (before or
 ///   after applying: an ambiguous write), dropped connections, hangs, delays, injected CAS conflicts; leader loss.
 ///
-/// What it does not model: the watch POST emulator (F.8), spurious wake-ups, snapshot restore and tombstone
-/// reaping, per-client connection caps, gzip, namespaces/partitions, service registration over HTTP, a timer lag
-/// on session expiry, and Consul's real key-validation text of 1.22 (unknown). A parked blocking query is not
+/// * Test controls: snapshot/restore (indexes go backwards), tombstone reaping, spurious wake-ups; the watch POST
+///   emulator (F.8) is `ConsulWatchPoster` (FakeConsulWatch.swift).
+///
+/// What it does not model: per-client connection caps, a timer lag on session expiry, gzip, namespaces/partitions, service registration over HTTP, and Consul's real key-validation text of 1.22 (unknown). A parked blocking query is not
 /// released when its client disconnects, only at its deadline or `stop()`.
 /// The clock is real time plus `advance(by:)`, so built executables and virtual TTLs can share one run.
 public final class FakeConsul: Sendable {

@@ -24,12 +24,12 @@ import Synchronization
 ///   critical (release or delete of held keys, lock-delay ≤ 60 s), `?acquire`/`?release` with LockIndex.
 /// * Faults (F.7): per endpoint/method/key/agent, every n-th match, count- or time-bounded: status (before or
 ///   after applying: an ambiguous write), dropped connections, hangs, delays, injected CAS conflicts; leader loss.
-///
 /// * Test controls: snapshot/restore (indexes go backwards), tombstone reaping, spurious wake-ups; the watch POST
 ///   emulator (F.8) is `ConsulWatchPoster` (FakeConsulWatch.swift).
 ///
-/// What it does not model: per-client connection caps, a timer lag on session expiry, gzip, namespaces/partitions, service registration over HTTP, and Consul's real key-validation text of 1.22 (unknown). A parked blocking query is not
-/// released when its client disconnects, only at its deadline or `stop()`.
+/// What it does not model: per-client connection caps, a timer lag on session expiry, gzip, namespaces and
+/// partitions, service registration over HTTP, and Consul's real key-validation text of 1.22 (unknown). A parked
+/// blocking query is not released when its client disconnects, only at its deadline or `stop()`.
 /// The clock is real time plus `advance(by:)`, so built executables and virtual TTLs can share one run.
 public final class FakeConsul: Sendable {
     /// One simulated client agent.

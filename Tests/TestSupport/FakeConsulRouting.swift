@@ -22,7 +22,7 @@ final class FakeConsulEngine: @unchecked Sendable {
     private let started = DispatchTime.now().uptimeNanoseconds
     // Everything below is guarded by `condition`.
     var state: ConsulState
-    var configuration: FakeConsul.Configuration
+    let configuration: FakeConsul.Configuration
     var clockOffset: Double = 0
     var aclEnabled = false
     var aclDefaultAllow = true

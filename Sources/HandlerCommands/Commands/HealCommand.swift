@@ -422,15 +422,15 @@ public enum HealCommand: Command {
             let header = "#\(number + 1) \(file) index \(recorded.index.map(String.init) ?? "-") at \(Timestamp.iso8601(time))"
             let selection: Selection
             do { selection = try Selection.select(from: bytes, criteria: config.selection, type: options.type, consulIndex: recorded.index) } catch {
-                context.print("\(header): unreadable: \(error.description)")
+                context.print(DisplayText.escape("\(header): unreadable: \(error.description)"))
                 continue
             }
             let (delivery, nodeFailures) = delivery(selection, config: config, consulIndex: recorded.index, time: time)
             let result = engine.decide(delivery, state: &state)
             context.print("\(header): \(selection.checks.count) selected\(result.baseline ? " (baseline)" : "")")
-            for failure in nodeFailures { context.print("  \(failure.target): node-failure: not remediated") }
-            if let tripped = result.breakerTripped { context.print("  ALERT blast radius: \(tripped.joined(separator: ", "))") }
-            for decision in result.decisions { context.print("  \(decision.target): \(decision.reason)") }
+            for failure in nodeFailures { context.print(DisplayText.escape("  \(failure.target): node-failure: not remediated")) }
+            if let tripped = result.breakerTripped { context.print(DisplayText.escape("  ALERT blast radius: \(tripped.joined(separator: ", "))")) }
+            for decision in result.decisions { context.print(DisplayText.escape("  \(decision.target): \(decision.reason)")) }
         }
         return .success
     }
@@ -475,10 +475,10 @@ public enum HealCommand: Command {
         }
         var text = "state: \(store.directory)\n"
         for (name, watch) in state.watches.sorted(by: { $0.key < $1.key }) {
-            text += "watch \(name): \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
+            text += "watch \(DisplayText.escape(name)): \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
         }
         if let breaker = state.breaker {
-            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(breaker.targets.joined(separator: ", ")); remediation suspended\n"
+            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
         }
         var rows: [[String]] = [["TARGET", "STATE", "SINCE", "REMEDIATIONS", "CIRCUIT", "LAST DECISION"]]
         for record in state.targets.values.sorted(by: { $0.id < $1.id }) {
@@ -490,7 +490,7 @@ public enum HealCommand: Command {
         text += rows.count > 1 ? table(rows) : "no targets known yet\n"
         text += "spool: \(spool.count) action(s) waiting\n"
         for entry in spool {
-            text += "  \(entry.incidentID) (route \(entry.route)): \(entry.attempts) attempt(s), last error: \(entry.lastError)\n"
+            text += DisplayText.escape("  \(entry.incidentID) (route \(entry.route)): \(entry.attempts) attempt(s), last error: \(entry.lastError)") + "\n"
         }
         let dead = store.deadLetters()
         text += "dead letters: \(dead.count)\(dead.isEmpty ? "" : " in \(store.deadLetterDirectory)")\n"
@@ -505,7 +505,9 @@ public enum HealCommand: Command {
         return "\(s / 3600)h ago"
     }
 
-    static func table(_ rows: [[String]]) -> String {
+    /// Columns aligned; cells come from payloads, so control characters are escaped.
+    static func table(_ rawRows: [[String]]) -> String {
+        let rows = rawRows.map { $0.map { DisplayText.escape($0) } }
         var widths = [Int](repeating: 0, count: rows.map(\.count).max() ?? 0)
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
         return rows.map { row in

@@ -181,8 +181,8 @@ public struct HealConfig: Sendable {
             if let jenkins = top["jenkins"] {
                 let fields = try object(jenkins, "$.jenkins", allowed: ["url", "user", "tokenFile", "passwordFile", "buildTokenFile", "caFile", "requestTimeout", "retries"])
                 config.jenkins.url = try string(fields["url"], "$.jenkins.url")
-                if let url = config.jenkins.url, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-                    throw fail("$.jenkins.url", "must start with http:// or https://")
+                if let url = config.jenkins.url {
+                    do { try JenkinsURL.validate(url) } catch { throw fail("$.jenkins.url", error.description) }
                 }
                 config.jenkins.user = try string(fields["user"], "$.jenkins.user")
                 config.jenkins.tokenFile = try string(fields["tokenFile"], "$.jenkins.tokenFile")
@@ -267,7 +267,7 @@ public struct HealConfig: Sendable {
             case .jenkins:
                 spec.url = try string(fields["url"], path + ".url") ?? config.jenkins.url
                 guard let url = spec.url else { throw fail(path + ".url", "no Jenkins URL here or in $.jenkins.url") }
-                if !(url.hasPrefix("http://") || url.hasPrefix("https://")) { throw fail(path + ".url", "must start with http:// or https://") }
+                do { try JenkinsURL.validate(url) } catch { throw fail(fields["url"] == nil ? "$.jenkins.url" : path + ".url", error.description) }
                 let jobText = try string(fields["job"], path + ".job") ?? "{service}"
                 do { spec.job = try JenkinsJobTemplate(jobText) } catch {
                     throw fail(path + ".job", error.description)

@@ -446,11 +446,11 @@ public enum HealCommand: Command {
         }
     }
 
-    static func recordPayload(_ bytes: [UInt8], consulIndex: UInt64?, in directory: String) throws(CommandError) {
+    static func recordPayload(_ bytes: ByteBuffer, consulIndex: UInt64?, in directory: String) throws(CommandError) {
         do {
             try AtomicFile.createDirectory(directory, mode: 0o700)
             let millis = Int(Time.wallSeconds() * 1000)
-            try AtomicFile.write(bytes, to: "\(directory)/\(millis)-\(consulIndex.map(String.init) ?? "none").json", mode: 0o600)
+            try AtomicFile.write(bytes.array, to: "\(directory)/\(millis)-\(consulIndex.map(String.init) ?? "none").json", mode: 0o600)
         } catch {
             throw CommandError(.ioError, "--record: \(error.description)")
         }

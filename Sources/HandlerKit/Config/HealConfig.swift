@@ -207,8 +207,8 @@ public struct HealConfig: Sendable {
                 if let value = fields["match"] {
                     let m = try object(value, path + ".match", allowed: ["service", "tag", "node", "check"])
                     match = RouteMatch(
-                        services: Set(try strings(m["service"], path + ".match.service")), tags: Set(try strings(m["tag"], path + ".match.tag")),
-                        nodes: Set(try strings(m["node"], path + ".match.node")), checks: Set(try strings(m["check"], path + ".match.check")))
+                        services: NameSet(try strings(m["service"], path + ".match.service")), tags: NameSet(try strings(m["tag"], path + ".match.tag")),
+                        nodes: NameSet(try strings(m["node"], path + ".match.node")), checks: NameSet(try strings(m["check"], path + ".match.check")))
                 } else {
                     sawDefault = true
                 }

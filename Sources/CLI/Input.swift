@@ -46,9 +46,10 @@ public struct Input: Sendable {
     }
 
     /// Selects checks from this payload, turning payload problems into exit status 65.
-    public func select(_ options: SelectionOptions, consulIndex: UInt64?) throws(CommandError) -> Selection {
+    /// `tracksPopulation`: false when the population's names are not needed (no policy).
+    public func select(_ options: SelectionOptions, consulIndex: UInt64?, tracksPopulation: Bool = true) throws(CommandError) -> Selection {
         do {
-            return try Selection.select(from: bytes, criteria: options.criteria, type: options.type, consulIndex: consulIndex)
+            return try Selection.select(from: bytes, criteria: options.criteria, type: options.type, consulIndex: consulIndex, tracksPopulation: tracksPopulation)
         } catch {
             throw CommandError(.dataError, "\(name): \(error.description)")
         }

@@ -78,7 +78,7 @@ public enum CriticalCommand: Command {
         var names: [String] = []
         var seenNames = NameSet()  // byte for byte: "café" NFC and NFD are two services
         for input in inputs {
-            let selection = try input.select(options.selection, consulIndex: consulIndex)
+            let selection = try input.select(options.selection, consulIndex: consulIndex, tracksPopulation: false)
             selectedCount += selection.checks.count
             checks += selection.checks
             for name in selection.serviceNames where seenNames.insert(name) { names.append(name) }

@@ -117,16 +117,23 @@ public struct CheckSelector: Sendable {
         }
     }
 
-    public init(criteria: SelectionCriteria, consulIndex: UInt64? = nil) {
+    /// False when nothing needs the population's node and service names (consul-critical):
+    /// for a 10 000-node payload they are a few hundred kilobytes of peak memory.
+    public let tracksPopulation: Bool
+
+    public init(criteria: SelectionCriteria, consulIndex: UInt64? = nil, tracksPopulation: Bool = true) {
         self.criteria = criteria
         self.consulIndex = consulIndex
+        self.tracksPopulation = tracksPopulation
     }
 
     /// Considers one check of a `checks` payload.
     public mutating func consider(_ check: HealthCheck) {
         population.checkCount += 1
-        population.nodes.insert(check.node)
-        if let name = check.serviceName, !name.isEmpty { population.services.insert(name) }
+        if tracksPopulation {
+            population.nodes.insert(check.node)
+            if let name = check.serviceName, !name.isEmpty { population.services.insert(name) }
+        }
         if recordMaintenance(check) { return }
         let isNode = check.isNodeCheck
         offer(check, service: isNode ? nil : check.serviceName, serviceID: isNode ? nil : check.serviceID,
@@ -142,15 +149,19 @@ public struct CheckSelector: Sendable {
     /// Counts a skimmed check that ``needsModel(_:)`` ruled out.
     public mutating func count(_ skim: HealthCheck.Skim) {
         population.checkCount += 1
-        population.nodes.insert(skim.node)
-        if !skim.serviceName.isEmpty { population.services.insert(skim.serviceName) }
+        if tracksPopulation {
+            population.nodes.insert(skim.node)
+            if !skim.serviceName.isEmpty { population.services.insert(skim.serviceName) }
+        }
     }
 
     /// Considers one entry of a `service` payload: its own checks, and its node's checks, which
     /// mark this instance when the node fails.
     public mutating func consider(_ entry: ServiceEntry) {
-        population.nodes.insert(entry.node.node)
-        population.services.insert(entry.service.service)
+        if tracksPopulation {
+            population.nodes.insert(entry.node.node)
+            population.services.insert(entry.service.service)
+        }
         for check in entry.checks {
             population.checkCount += 1
             if recordMaintenance(check) { continue }
@@ -231,18 +242,19 @@ extension Selection {
     /// empty `checks` payload (`null` is also empty for a forced `service` or `event` type). A payload of another type is fully validated and then refused with
     /// ``SelectionError/noHealthChecks(_:ambiguous:)``.
     public static func select<Bytes: ContiguousBytes>(
-        from bytes: Bytes, criteria: SelectionCriteria, type: WatchType? = nil, consulIndex: UInt64? = nil
+        from bytes: Bytes, criteria: SelectionCriteria, type: WatchType? = nil, consulIndex: UInt64? = nil,
+        tracksPopulation: Bool = true
     ) throws(SelectionError) -> Selection {
         do {
             return try JSONReader.read(bytes) { (reader) throws(JSONError) -> Selection in
                 // Go marshals a nil slice as `null`: for a checks, service or event watch (and
                 // when no type is forced) it means "nothing", as `[]` does.
                 if type == nil || type == .checks || type == .service || type == .event, reader.readNullIfPresent() {
-                    return CheckSelector(criteria: criteria, consulIndex: consulIndex).finish(type: type ?? .checks)
+                    return CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation).finish(type: type ?? .checks)
                 }
                 let detection: WatchType.Detection
                 if let type { detection = .init(type: type, ambiguous: false) } else { detection = try WatchType.detect(&reader) }
-                var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex)
+                var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation)
                 switch detection.type {
                 case .checks:
                     try reader.readArray { (reader) throws(JSONError) in

@@ -173,9 +173,10 @@ struct ConsulCriticalEndToEndTests {
         BadInput(
             name: "a nodes payload", stdin: Fixtures.bytes("nodes.json"),
             stderr: "consul-critical: stdin: a `nodes` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"),
+        // A bare `null` is an empty checks payload (NamesAndNullEndToEndTests); read as a key, it has no checks.
         BadInput(
-            name: "a missing key (null)", stdin: Fixtures.bytes("key-missing.json"),
-            stderr: "consul-critical: stdin: a `null` payload (a missing `key` or an empty `keyprefix`) carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"),
+            name: "a missing key (null, --type key)", arguments: ["--type", "key"], stdin: Fixtures.bytes("key-missing.json"),
+            stderr: "consul-critical: stdin: a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"),
     ]
 
     @Test("bad payloads: exit 65, exactly one line on stderr, nothing on stdout, no crash", arguments: Self.badInputs, Mode.allCases)

@@ -359,10 +359,9 @@ public enum HealCommand: Command {
             case .service(let entries): allChecks = entries.flatMap { entry in entry.checks.map { ($0, entry.service.service) } }
             default: break
             }
-            var shown: Set<String> = []
+            var shown: Set<[ExactName]> = []  // byte for byte, as Consul compares names
             for (check, _) in allChecks {
-                let key = check.node + "\u{0}" + check.checkID
-                if !shown.insert(key).inserted { continue }
+                if !shown.insert([ExactName(check.node), ExactName(check.checkID)]).inserted { continue }
                 var decision = "not selected"
                 var reason = "status \(check.status) (selecting \(config.selection.statuses.isEmpty ? "any" : config.selection.statuses.map(\.rawValue).sorted().joined(separator: ",")))"
                 if let maintenance = check.maintenance {
@@ -371,7 +370,7 @@ public enum HealCommand: Command {
                     case .node(let node): reason = "maintenance check: silences node \(node)"
                     case .service(let node, let id): reason = "maintenance check: silences service \(id) on \(node)"
                     }
-                } else if let selected = selection.checks.first(where: { $0.node == check.node && $0.checkID == check.checkID }) {
+                } else if let selected = selection.checks.first(where: { ExactName($0.node) == ExactName(check.node) && ExactName($0.checkID) == ExactName(check.checkID) }) {
                     let id = Incident.id(of: selected, groupBy: config.groupBy)
                     if !nodeFailureIDs.contains(id), let incident = Incident.group([selected], by: config.groupBy).first,
                         !config.routes.contains(where: { $0.match?.matches(incident) ?? true })
@@ -389,7 +388,7 @@ public enum HealCommand: Command {
                         }
                     }
                     if decision == "silenced" { reason = String(reason.dropFirst("silenced: ".count)) }
-                } else if let silenced = selection.silenced.first(where: { $0.check.node == check.node && $0.check.checkID == check.checkID }) {
+                } else if let silenced = selection.silenced.first(where: { ExactName($0.check.node) == ExactName(check.node) && ExactName($0.check.checkID) == ExactName(check.checkID) }) {
                     decision = "silenced"
                     reason = Healer.describe(silenced)
                 }

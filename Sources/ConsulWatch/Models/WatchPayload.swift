@@ -53,6 +53,8 @@ public enum WatchPayload: Sendable, Hashable {
     public init(reading reader: inout JSONReader, as type: WatchType) throws(JSONError) {
         func array<T>(_ element: (inout JSONReader) throws(JSONError) -> T) throws(JSONError) -> [T] {
             var values: [T] = []
+            // A Go nil slice is `null`: an empty list (older agents, nil results).
+            if reader.readNullIfPresent() { return values }
             try reader.readArray { (reader) throws(JSONError) in values.append(try element(&reader)) }
             return values
         }
@@ -87,8 +89,8 @@ extension WatchType {
         public var ambiguous: Bool
     }
 
-    /// Tells the watch type from the JSON itself, without consuming anything: `[]` reads as
-    /// `checks` and `null` as `key` (both ambiguous); otherwise the members of the first element
+    /// Tells the watch type from the JSON itself, without consuming anything: `[]` and `null`
+    /// read as `checks` (both ambiguous); otherwise the members of the first element
     /// decide (`CheckID` → checks, `Service` + `Checks` → service, `Key` → key/keyprefix,
     /// `LTime`/`Payload` → event, `Node` + `Address` → nodes; an object of arrays → services).
     public static func detect(_ reader: inout JSONReader) throws(JSONError) -> Detection {
@@ -96,7 +98,9 @@ extension WatchType {
         defer { reader.position = saved }
         switch try reader.peekKind() {
         case .null:
-            return Detection(type: .key, ambiguous: true)
+            // Health handlers are the toolkit's use: a bare `null` is an empty checks list
+            // (a Go nil slice), as `[]` is; a key watch's `null` needs `--type key`.
+            return Detection(type: .checks, ambiguous: true)
         case .array:
             var members: Set<String> = []
             var firstKind: JSONReader.Kind?

@@ -104,27 +104,20 @@ extension WatchType {
         case .array:
             var members: Set<String> = []
             var firstKind: JSONReader.Kind?
-            var isEmpty = true
             let start = reader.position
-            // Look at the first element only; stop reading by throwing a private marker.
-            do {
-                try reader.readArray { (reader) throws(JSONError) in
-                    isEmpty = false
-                    firstKind = try reader.peekKind()
-                    if firstKind == .object {
-                        try reader.readObject { (key, reader) throws(JSONError) in
-                            members.insert(key.string)
-                            try reader.skipValue()
-                        }
-                    } else {
-                        // Validate it like an object would be, so that malformed JSON (cut short,
-                        // nested 10 000 deep) is reported as such, not as a wrong element type.
+            // Look at the first element only.
+            let isEmpty = try !reader.readFirstElement { (reader) throws(JSONError) in
+                firstKind = try reader.peekKind()
+                if firstKind == .object {
+                    try reader.readObject { (key, reader) throws(JSONError) in
+                        members.insert(key.string)
                         try reader.skipValue()
                     }
-                    throw JSONError(.trailingData, offset: -1, line: 0, column: 0)
+                } else {
+                    // Validate it like an object would be, so that malformed JSON (cut short,
+                    // nested 10 000 deep) is reported as such, not as a wrong element type.
+                    try reader.skipValue()
                 }
-            } catch where error.offset == -1 {
-                // The marker: the first element has been looked at.
             }
             if isEmpty { return Detection(type: .checks, ambiguous: true) }
             guard firstKind == .object else {

@@ -245,12 +245,13 @@ extension Selection {
         from bytes: Bytes, criteria: SelectionCriteria, type: WatchType? = nil, consulIndex: UInt64? = nil,
         tracksPopulation: Bool = true
     ) throws(SelectionError) -> Selection {
+        let read: ReadOutcome
         do {
-            return try JSONReader.read(bytes) { (reader) throws(JSONError) -> Selection in
+            read = try JSONReader.read(bytes) { (reader) throws(JSONError) -> ReadOutcome in
                 // Go marshals a nil slice as `null`: for a checks, service or event watch (and
                 // when no type is forced) it means "nothing", as `[]` does.
                 if type == nil || type == .checks || type == .service || type == .event, reader.readNullIfPresent() {
-                    return CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation).finish(type: type ?? .checks)
+                    return .selected(CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation).finish(type: type ?? .checks))
                 }
                 let detection: WatchType.Detection
                 if let type { detection = .init(type: type, ambiguous: false) } else { detection = try WatchType.detect(&reader) }
@@ -271,17 +272,25 @@ extension Selection {
                 case .service:
                     try reader.readArray { (reader) throws(JSONError) in selector.consider(try ServiceEntry(reading: &reader)) }
                 default:
+                    // Validated whole all the same: a broken payload is reported as broken.
                     _ = try WatchPayload(reading: &reader, as: detection.type)
-                    throw JSONError(.missingField(""), offset: -2, line: 0, column: 0, path: [.key(detection.type.rawValue), .key(detection.ambiguous ? "1" : "0")])
+                    return .noHealthChecks(detection)
                 }
-                return selector.finish(type: detection.type)
+                return .selected(selector.finish(type: detection.type))
             }
-        } catch where error.offset == -2 {
-            guard case .key(let name) = error.path.first, let type = WatchType(rawValue: name) else { fatalError("unreachable") }
-            throw .noHealthChecks(type, ambiguous: error.path.last == .key("1"))
         } catch {
             throw .invalidPayload(error)
         }
+        switch read {
+        case .selected(let selection): return selection
+        case .noHealthChecks(let detection): throw .noHealthChecks(detection.type, ambiguous: detection.ambiguous)
+        }
+    }
+
+    /// What reading found: checks selected, or a valid payload of a type without health checks.
+    private enum ReadOutcome {
+        case selected(Selection)
+        case noHealthChecks(WatchType.Detection)
     }
 
     /// Selects checks from a decoded payload.

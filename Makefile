@@ -23,8 +23,6 @@ all: build
 build:
 	for c in $(COMMANDS); do $(SWIFT) build -c $(CONFIG) --product $$c || exit 1; done
 
-# The whole test suite: unit tests, fake Jenkins over loopback, the built executables driven as
-# a Consul agent drives them.
 # Style: swift-format (shipped with the toolchain) with the repository's .swift-format.
 # `make format` rewrites the files; `make lint` (run by CI) fails on any difference.
 lint:
@@ -33,6 +31,8 @@ lint:
 format:
 	$(SWIFT) format format --in-place --parallel --recursive Package.swift Sources Tests
 
+# The whole test suite: unit tests, fake Jenkins over loopback, the built executables driven as
+# a Consul agent drives them.
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

@@ -46,7 +46,7 @@ public struct PolicyOptions: Sendable {
             let text = try scanner.value(for: option, attached: attached)
             if let count = Int(text), count >= 1 {
                 settings.threshold = .init(deliveries: count)
-            } else if let seconds = Duration.parseSeconds(text), text.last?.isLetter == true {
+            } else if let seconds = Duration.parseSeconds(text, bareSeconds: false) {
                 settings.threshold = .init(seconds: seconds)
             } else {
                 throw .usage("--threshold takes a number of deliveries (3) or a duration (90s), not '\(text)'")
@@ -55,7 +55,7 @@ public struct PolicyOptions: Sendable {
         case "--budget":
             let text = try scanner.value(for: option, attached: attached)
             let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let count = Int(parts[0]), count >= 1, let window = Duration.parseSeconds(parts[1]), window > 0 else {
+            guard parts.count == 2, let count = Int(parts[0]), count >= 1, let window = Duration.parseSeconds(parts[1], bareSeconds: false), window > 0 else {
                 throw .usage("--budget takes COUNT/DURATION such as 3/1h, not '\(text)'")
             }
             settings.budget = .init(maximum: count, window: window, reset: settings.budget.reset)

@@ -77,13 +77,17 @@ public struct PolicyOptions: Sendable {
     }
 
     /// Opens the state directory, or nil with --no-state. An unusable directory is exit 74.
-    public func openStore(environment: (String) -> String?, readOnly: Bool = false, warn: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+    /// `readOnly` with `mayBeMissing` is a dry run's store: it reads the state if there is one
+    /// and writes nothing, not even the directory or its lock.
+    public func openStore(
+        environment: (String) -> String?, readOnly: Bool = false, mayBeMissing: Bool = false, warn: @escaping @Sendable (String) -> Void
+    ) throws(CommandError) -> StateStore? {
         if stateless { return nil }
         guard let directory = stateDirectory ?? StateStore.defaultDirectory(environment: environment) else {
             throw .usage("no state directory: give --state-dir, set CONSUL_HANDLERS_STATE_DIR, or use --no-state")
         }
         do {
-            return try StateStore(directory: directory, readOnly: readOnly, warn: warn)
+            return try StateStore(directory: directory, readOnly: readOnly, mayBeMissing: mayBeMissing, warn: warn)
         } catch {
             throw CommandError(.ioError, "state directory \(directory): \(error.description) (use --state-dir, or --no-state to run without memory)")
         }

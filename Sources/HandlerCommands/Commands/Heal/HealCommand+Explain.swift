@@ -82,7 +82,7 @@ extension HealCommand {
             // --no-state runs decide every delivery as if the watch were already running.
             state.watches[watch] = .init(lastIndex: nil, deliveries: 1, lastDelivery: 0)
         }
-        let consulIndex = context.environment["CONSUL_INDEX"].flatMap { UInt64($0) }
+        let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
         let (engine, routing) = plannedEngine(config)
         let now = Time.wallSeconds()
         var rows: [[String]] = [["PAYLOAD", "NODE", "CHECK", "STATUS", "DECISION", "REASON"]]

@@ -128,4 +128,24 @@ import TestSupport
         #expect(try Data(contentsOf: state.appendingPathComponent("state.json")) == before)
         #expect(!FileManager.default.fileExists(atPath: state.appendingPathComponent("state.lock").path))
     }
+
+    /// The README's quickstart configuration is valid as printed, and explain on a recorded
+    /// payload without a state says it assumes one and decides a baseline, as the README says.
+    @Test func theReadmeQuickstartConfigurationIsValid() throws {
+        let readme = try String(contentsOf: HealEndToEndTests.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "```json\n{\n  \"watch\": \"checks-critical\""))
+        let end = try #require(readme.range(of: "```\n", range: start.upperBound..<readme.endIndex))
+        let json = String(readme[readme.index(start.lowerBound, offsetBy: 8)..<end.lowerBound])
+        #expect(json.split(separator: "\n").count <= 16)
+        let dir = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try Self.config(in: dir, json)
+        let check = try ExecutableHarness.run("consul-heal", arguments: ["check-config", "--config", config], stdin: [])
+        #expect(check.exitCode == 0, "\(check.stderr)")
+        let explain = try ExecutableHarness.run(
+            "consul-heal", arguments: ["explain", "--config", config, "--state-dir", dir.appendingPathComponent("none").path, Fixtures.url("checks-state-critical-one.json").path],
+            stdin: [])
+        #expect(explain.exitCode == 0, "\(explain.stderr)")
+        #expect(explain.stdout.contains("baseline") && explain.stderr.contains("assuming an empty state"))
+    }
 }

@@ -79,11 +79,13 @@ public struct ArgumentScanner: Sendable {
         throw .usage("\(option) takes \(list), not '\(text)'")
     }
 
-    /// A duration: `30`, `30s`, `500ms`, `5m`, `1h`. Returns seconds.
+    /// A duration with its unit, in Go's form: `30s`, `500ms`, `5m`, `1h30m`. Returns seconds.
+    /// A bare number is refused: `--timeout 30` could mean seconds or milliseconds.
     public mutating func duration(for option: String, attached: String?) throws(CommandError) -> Double {
         let text = try value(for: option, attached: attached)
-        guard let seconds = Duration.parseSeconds(text) else {
-            throw .usage("option \(option) takes a duration such as 30s, 500ms, 5m or 1h, not '\(text)'")
+        guard let seconds = Duration.parseSeconds(text, bareSeconds: false) else {
+            let hint = Double(text) != nil ? " (a number needs a unit: '\(text)s' for seconds)" : ""
+            throw .usage("option \(option) takes a duration such as 30s, 500ms, 5m or 1h30m, not '\(text)'\(hint)")
         }
         return seconds
     }

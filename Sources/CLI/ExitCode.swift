@@ -4,7 +4,7 @@
 public enum ExitCode: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// Everything asked for was done (or there was nothing to do).
     case success = 0
-    /// `consul-critical --exit-status` only: at least one check was selected (like grep).
+    /// `consul-critical --exit-status` only: at least one check was selected (the reverse of grep, which exits 0 on a match).
     case selected = 1
     /// Bad arguments or environment (EX_USAGE).
     case usage = 64

@@ -73,7 +73,7 @@ public struct ActionRun: Sendable {
     public func run(commandName: String, context: CommandContext) throws(CommandError) -> ExitCode {
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
         let log: @Sendable (String) -> Void = { context.diagnostics("\(commandName): \($0)") }
-        let store = try options.policy.openStore(environment: context.environment, warn: log)
+        let store = try options.policy.openStore(environment: context.environment, readOnly: options.dryRun, mayBeMissing: options.dryRun, warn: log)
         let journal = try options.policy.openJournal()
         let route = Route(name: "default", match: nil, ladder: [action], policy: options.policy.settings)
         let healer = Healer(

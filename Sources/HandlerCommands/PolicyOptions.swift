@@ -46,7 +46,7 @@ public struct PolicyOptions: Sendable {
             let text = try scanner.value(for: option, attached: attached)
             if let count = Int(text), count >= 1 {
                 settings.threshold = .init(deliveries: count)
-            } else if let seconds = Duration.parseSeconds(text), text.last?.isLetter == true {
+            } else if let seconds = Duration.parseSeconds(text, bareSeconds: false) {
                 settings.threshold = .init(seconds: seconds)
             } else {
                 throw .usage("--threshold takes a number of deliveries (3) or a duration (90s), not '\(text)'")
@@ -55,7 +55,7 @@ public struct PolicyOptions: Sendable {
         case "--budget":
             let text = try scanner.value(for: option, attached: attached)
             let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let count = Int(parts[0]), count >= 1, let window = Duration.parseSeconds(parts[1]), window > 0 else {
+            guard parts.count == 2, let count = Int(parts[0]), count >= 1, let window = Duration.parseSeconds(parts[1], bareSeconds: false), window > 0 else {
                 throw .usage("--budget takes COUNT/DURATION such as 3/1h, not '\(text)'")
             }
             settings.budget = .init(maximum: count, window: window, reset: settings.budget.reset)
@@ -77,13 +77,17 @@ public struct PolicyOptions: Sendable {
     }
 
     /// Opens the state directory, or nil with --no-state. An unusable directory is exit 74.
-    public func openStore(environment: (String) -> String?, readOnly: Bool = false, warn: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+    /// `readOnly` with `mayBeMissing` is a dry run's store: it reads the state if there is one
+    /// and writes nothing, not even the directory or its lock.
+    public func openStore(
+        environment: (String) -> String?, readOnly: Bool = false, mayBeMissing: Bool = false, warn: @escaping @Sendable (String) -> Void
+    ) throws(CommandError) -> StateStore? {
         if stateless { return nil }
         guard let directory = stateDirectory ?? StateStore.defaultDirectory(environment: environment) else {
             throw .usage("no state directory: give --state-dir, set CONSUL_HANDLERS_STATE_DIR, or use --no-state")
         }
         do {
-            return try StateStore(directory: directory, readOnly: readOnly, warn: warn)
+            return try StateStore(directory: directory, readOnly: readOnly, mayBeMissing: mayBeMissing, warn: warn)
         } catch {
             throw CommandError(.ioError, "state directory \(directory): \(error.description) (use --state-dir, or --no-state to run without memory)")
         }

@@ -11,11 +11,23 @@ public enum AtomicFile {
     /// Distinguishes temporary files made by different threads of this process.
     private static let counter = Atomic<Int>(0)
 
+    /// How far a replacement must reach before ``write(_:to:mode:durability:)`` returns.
+    public enum Durability: Sendable {
+        /// On disk: the file and its directory are fsynced, so the new content survives a power
+        /// loss. Two fsyncs, the dominant cost of a small write.
+        case synced
+        /// Atomic only: the rename is atomic for every reader and survives the writer being
+        /// killed (SIGKILL, OOM) because the kernel keeps the data, but after a power loss or a
+        /// kernel crash the file may hold its previous content (or, on some file systems, be
+        /// empty). For files whose loss only costs a baseline delivery (docs/operations.md).
+        case atomic
+    }
+
     /// Replaces `path` with `bytes`: writes a new file `.<name>.tmp.<pid>.<n>` (created with
-    /// `O_EXCL` and exactly `mode`, whatever the umask) in the same directory, fsyncs it, renames it
-    /// over `path` and fsyncs the directory. On failure the temporary file is removed and `path`
-    /// is left as it was.
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(SystemError) {
+    /// `O_EXCL` and exactly `mode`, whatever the umask) in the same directory, then (when
+    /// `.synced`) fsyncs it, renames it over `path` and (when `.synced`) fsyncs the directory.
+    /// On failure the temporary file is removed and `path` is left as it was.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, durability: Durability = .synced) throws(SystemError) {
         let (directory, name) = FileIO.split(path)
         guard !name.isEmpty else { throw SystemError("write", path: path, errno: EISDIR) }
         let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
@@ -24,7 +36,7 @@ public enum AtomicFile {
         do throws(SystemError) {
             if fchmod(fd, mode) != 0 { throw SystemError("set the mode of", path: temporary) }
             try FileIO.writeAll(fd: fd, bytes, name: temporary)
-            try FileIO.sync(fd: fd, name: temporary)
+            if durability == .synced { try FileIO.sync(fd: fd, name: temporary) }
         } catch {
             close(fd)
             unlink(temporary)
@@ -41,7 +53,7 @@ public enum AtomicFile {
             unlink(temporary)
             throw error
         }
-        try syncDirectory(directory)
+        if durability == .synced { try syncDirectory(directory) }
     }
 
     /// Appends one record to a log-like file with a single `write` (`O_APPEND`), so records

@@ -43,4 +43,5 @@ public enum Errno {
     public static let invalid: Int32 = EINVAL
     /// Refused by permissions (a state directory others may change).
     public static let notPermitted: Int32 = EPERM
+    public static let readOnlyFileSystem: Int32 = EROFS
 }

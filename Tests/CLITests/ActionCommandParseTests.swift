@@ -102,6 +102,23 @@ import CLI
         #expect(Duration.parseSeconds("soon") == nil)
         #expect(Duration.parseSeconds("") == nil)
     }
+
+    /// Consul writes durations as Go does; a bare number on the command line is refused.
+    @Test func goDurations() throws {
+        #expect(Duration.parseSeconds("1h30m") == 5400)
+        #expect(Duration.parseSeconds("1m0s") == 60)
+        #expect(Duration.parseSeconds("2h45m30.5s") == 9930.5)
+        #expect(Duration.parseSeconds("1500us") == 0.0015)
+        #expect(Duration.parseSeconds("30", bareSeconds: false) == nil)
+        #expect(Duration.parseSeconds("0", bareSeconds: false) == 0)
+        #expect(Duration.parseSeconds("1h30", bareSeconds: false) == nil)
+        #expect(Duration.parseSeconds("h", bareSeconds: false) == nil)
+        let parsed = try options(JenkinsCommand.parse(["--url", "http://127.0.0.1:1", "--job", "j", "--request-timeout", "1m30s"]))
+        #expect(parsed.requestTimeout == 90)
+        #expect(throws: CommandError.self) {
+            try JenkinsCommand.parse(["--url", "http://127.0.0.1:1", "--job", "j", "--request-timeout", "30"])
+        }
+    }
 }
 
 /// The consul-heal configuration: validation that names the JSON path, and the shipped files.

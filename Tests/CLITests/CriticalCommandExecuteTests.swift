@@ -256,10 +256,11 @@ struct CriticalCommandExecuteTests {
         #expect(outcome.stdout == "")
         #expect(outcome.stderr == ["consul-critical: cannot open \(path): No such file or directory"])
 
-        // Even after a good file: nothing is printed for it.
+        // After a good file: the good file is printed (as jq does), the missing one reported.
         let after = runCritical([fixturePath("checks-state-critical-one.json"), path])
         #expect(after.exitCode == .ioError)
-        #expect(after.stdout == "")
+        #expect(after.stdout.contains(#""service":"web""#))
+        #expect(after.stderr == ["consul-critical: cannot open \(path): No such file or directory"])
     }
 
     @Test("a directory instead of a file: 74")
@@ -319,12 +320,12 @@ struct CriticalCommandExecuteTests {
         #expect(runCritical([empty.path]).stderr == ["consul-critical: \(empty.path): empty input: expected a JSON watch payload"])
     }
 
-    @Test("a bad second file: 65 and nothing printed for the first")
+    @Test("a bad second file: 65, the first still printed")
     func badSecondFile() throws {
         let bad = try CriticalTemporaryPayload("[{")
         let outcome = runCritical([fixturePath("checks-state-critical-one.json"), bad.path])
         #expect(outcome.exitCode == .dataError)
-        #expect(outcome.stdout == "")
+        #expect(outcome.stdout.contains(#""checkID":"service:web""#))
         #expect(outcome.stderr.count == 1)
         #expect(outcome.stderr.first?.hasPrefix("consul-critical: \(bad.path): truncated JSON") == true)
     }

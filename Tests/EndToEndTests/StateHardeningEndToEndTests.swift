@@ -29,7 +29,7 @@ import TestSupport
         let journal = s.directory.appendingPathComponent("journal.jsonl").path
         // The first run hangs in the command (long enough to be killed there); later ones are quick.
         let script = #"echo "$1" >> "$OUT"; cat >/dev/null; if [ ! -e "$FLAG" ]; then : > "$FLAG"; sleep 5; fi"#
-        let args = s.redeploy(["--timeout", "1", "--journal", journal], script: script)
+        let args = s.redeploy(["--timeout", "1s", "--journal", journal], script: script)
         let env = ["FLAG": flag]
         try s.deliver(Self.empty, arguments: args, environment: env)
 

@@ -26,15 +26,24 @@ public enum CriticalCommand: Command {
           --format FORMAT         jsonl (default; one JSON object per check), json (one array),
                                   names (unique service names, one per line), table (for people)
           --count                 print only the number of selected checks
-          --exit-status           exit 1 when any check is selected, 0 when none (like grep)
+          --exit-status           exit 1 when any check is selected (something is failing), 0
+                                  when none: the reverse of grep, which exits 0 on a match
 
         \(SelectionOptions.help)
 
           -h, --help              show this help
           --version               show the version
 
+        With several files, each file's checks are printed and each bad file is reported, as jq
+        does; the exit status is the worst of them.
+
         Exit status: 0 done; 1 checks selected (--exit-status only); 64 usage error;
         65 input is not a Consul watch payload; 74 I/O error.
+
+        Examples:
+          consul-critical < payload.json                       the critical checks, as JSON lines
+          consul-critical --format table a.json b.json         several recorded payloads, for people
+          consul-critical --exit-status --count < payload.json && echo "all passing"
 
         Example watch (agent config):
           {"watches": [{"type": "checks", "state": "critical",
@@ -71,17 +80,27 @@ public enum CriticalCommand: Command {
 
     public static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode {
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
-        let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
         var selectedCount = 0
         var output: [UInt8] = []
         var checks: [SelectedCheck] = []
         var names: [String] = []
         var seenNames = NameSet()  // byte for byte: "café" NFC and NFD are two services
-        for input in inputs {
-            let selection = try input.select(options.selection, consulIndex: consulIndex, tracksPopulation: false)
-            selectedCount += selection.checks.count
-            checks += selection.checks
-            for name in selection.serviceNames where seenNames.insert(name) { names.append(name) }
+        // Each file on its own, as jq does: a bad file is reported and the others still printed.
+        var worst: CommandError?
+        let sources = options.files.isEmpty || options.files == ["-"] ? [nil] : options.files.map(Optional.some)
+        for file in sources {
+            do throws(CommandError) {
+                for input in try Input.read(files: file.map { [$0] } ?? options.files, stdinIsTerminal: context.stdinIsTerminal) {
+                    let selection = try input.select(options.selection, consulIndex: consulIndex, tracksPopulation: false)
+                    selectedCount += selection.checks.count
+                    checks += selection.checks
+                    for name in selection.serviceNames where seenNames.insert(name) { names.append(name) }
+                }
+            } catch {
+                if sources.count == 1 { throw error }
+                context.diagnostics("\(name): \(error.message)")
+                if error.exitCode.rawValue > worst?.exitCode.rawValue ?? 0 { worst = error }
+            }
         }
         if options.count {
             output = Array("\(selectedCount)\n".utf8)
@@ -89,6 +108,7 @@ public enum CriticalCommand: Command {
             output = options.format.render(checks, serviceNames: names)
         }
         context.output(output)
+        if let worst { return worst.exitCode }
         if options.exitStatus && selectedCount > 0 { return .selected }
         return .success
     }

@@ -21,6 +21,8 @@ public final class StateStore: Sendable {
     public let lockTimeout: Double
     /// Where warnings go (a corrupt state file moved aside).
     let warn: @Sendable (String) -> Void
+    /// Opened for reading only (status, explain, a dry run): nothing is created or written.
+    public let readOnly: Bool
 
     public var statePath: String { directory + "/state.json" }
     public var lockPath: String { directory + "/state.lock" }
@@ -38,12 +40,19 @@ public final class StateStore: Sendable {
     /// Opens (creating, mode 0700) a state directory. An unwritable directory is an error, never
     /// a silent fall-back to stateless operation.
     /// `readOnly` (for `status` and `explain`) creates nothing and takes no lock.
-    public init(directory: String, lockTimeout: Double = 30, readOnly: Bool = false, warn: @escaping @Sendable (String) -> Void) throws(SystemError) {
+    /// `mayBeMissing` (a dry run): a directory that does not exist yet reads as an empty state.
+    public init(
+        directory: String, lockTimeout: Double = 30, readOnly: Bool = false, mayBeMissing: Bool = false, warn: @escaping @Sendable (String) -> Void
+    ) throws(SystemError) {
         self.directory = directory
         self.lockTimeout = lockTimeout
         self.warn = warn
+        self.readOnly = readOnly
         if readOnly {
-            guard FileIO.exists(directory) else { throw SystemError("open", path: directory, errno: Errno.noSuchFile) }
+            guard FileIO.exists(directory) else {
+                if mayBeMissing { return }
+                throw SystemError("open", path: directory, errno: Errno.noSuchFile)
+            }
             try FileIO.checkPrivateDirectory(directory)
             return
         }
@@ -76,7 +85,13 @@ public final class StateStore: Sendable {
 
     /// Runs `body` on the state under the lock and saves it if `body` changed it (and `persist`
     /// is true: a dry run decides on the real state but leaves it as it was).
+    /// Without `persist` (or on a read-only store) nothing is locked or written: the state is read
+    /// as a snapshot, consistent thanks to rename.
     public func update<T>(persist: Bool = true, _ body: (inout HealState) throws(SystemError) -> T) throws(SystemError) -> T {
+        if !persist || readOnly {
+            var state = try load(repair: false)
+            return try body(&state)
+        }
         let lock = try Self.lock(lockPath, timeout: lockTimeout)
         defer { lock.release() }
         if persist { sweepTemporaryFiles() }
@@ -84,7 +99,8 @@ public final class StateStore: Sendable {
         let before = state
         let result = try body(&state)
         if persist && (state != before || !FileIO.exists(statePath)) {
-            try AtomicFile.write(state.encoded(), to: statePath, mode: 0o600)
+            // Atomic, not fsynced: survives SIGKILL; a power loss costs at most a baseline delivery.
+            try AtomicFile.write(state.encoded(), to: statePath, mode: 0o600, durability: .atomic)
         }
         return result
     }
@@ -158,6 +174,9 @@ public final class StateStore: Sendable {
         PercentEncoding.encode(key).replacingPercent() + ".json"
     }
 
+    /// Writes a spool entry. A "running" entry (attempts 0) only guards a remediation in flight
+    /// against its actor being killed, so it is atomic but not fsynced; an entry to retry is
+    /// work that must survive a power loss, so it is synced.
     public func writeSpool(_ entry: SpoolEntry) throws(SystemError) {
         var writer = JSONWriter()
         writer.object { object in
@@ -170,7 +189,8 @@ public final class StateStore: Sendable {
             object.field("lastError", entry.lastError)
             object.field("incident", String(decoding: entry.incidentJSON, as: UTF8.self))
         }
-        try AtomicFile.write(writer.bytes, to: spoolDirectory + "/" + Self.fileName(entry.key), mode: 0o600)
+        try AtomicFile.write(
+            writer.bytes, to: spoolDirectory + "/" + Self.fileName(entry.key), mode: 0o600, durability: entry.attempts == 0 ? .atomic : .synced)
     }
 
     public func removeSpool(key: String) throws(SystemError) {
@@ -228,6 +248,7 @@ public final class StateStore: Sendable {
     /// Returns the file it was written to.
     @discardableResult
     public func deadLetter(_ bytes: [UInt8], consulIndex: UInt64?, error: String, time: Double) throws(SystemError) -> String {
+        if readOnly { throw SystemError("write a dead letter in", path: directory, errno: Errno.readOnlyFileSystem, detail: "a dry run writes nothing") }
         try AtomicFile.createDirectory(deadLetterDirectory, mode: 0o700)
         let stamp = Timestamp.iso8601(time).replacingColons()
         let base = deadLetterDirectory + "/" + stamp + "-" + (consulIndex.map(String.init) ?? "noindex") + "-" + String(Int(Time.monotonicSeconds() * 1e6) % 1_000_000)

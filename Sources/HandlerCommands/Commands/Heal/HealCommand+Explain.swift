@@ -57,23 +57,32 @@ extension HealCommand {
     }
 
     /// `consul-heal explain`: for each check of recorded payloads, the decision a run would make
-    /// against the current state (or none, with `--fresh`), and why. Executes nothing.
+    /// against the current state, with `CONSUL_INDEX` taken from the environment as a run takes
+    /// it. Without a state (none yet, `--fresh`, `--no-state`) it says so and decides as a first
+    /// delivery would: a baseline, unless `onStart` is `act`. Executes nothing.
     static func explain(_ options: Options, config: HealConfig, context: CommandContext) throws(CommandError) -> ExitCode {
         var state = HealState()
-        if !options.fresh, !options.stateless, let directory = options.stateDirectory ?? config.stateDirectory ?? StateStore.defaultDirectory(environment: context.environment),
-            FileIO.exists(directory + "/state.json")
-        {
+        let directory = options.stateDirectory ?? config.stateDirectory ?? StateStore.defaultDirectory(environment: context.environment)
+        if options.stateless {
+            context.diagnostics("\(name): explain: --no-state: every target is decided as new, with no history")
+        } else if options.fresh {
+            context.diagnostics("\(name): explain: --fresh: assuming an empty state, as on a first delivery (which only sets the baseline)")
+        } else if let directory, FileIO.exists(directory + "/state.json") {
             do {
                 state = try StateStore(directory: directory, readOnly: true, warn: { _ in }).snapshot()
             } catch {
                 throw CommandError(.ioError, "\(error.description) (explain --fresh ignores the state)")
             }
+            context.diagnostics(DisplayText.escape("\(name): explain: reading the state in \(directory)"))
+        } else {
+            context.diagnostics(DisplayText.escape("\(name): explain: no state in \(directory ?? "(no state directory)"); assuming an empty state, as on a first delivery (which only sets the baseline)"))
         }
         let watch = watchName(config)
-        if state.watches[watch] == nil {
-            // Explain as a running handler would decide, not as a first (baseline) delivery.
+        if options.stateless, state.watches[watch] == nil {
+            // --no-state runs decide every delivery as if the watch were already running.
             state.watches[watch] = .init(lastIndex: nil, deliveries: 1, lastDelivery: 0)
         }
+        let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
         let (engine, routing) = plannedEngine(config)
         let now = Time.wallSeconds()
         var rows: [[String]] = [["PAYLOAD", "NODE", "CHECK", "STATUS", "DECISION", "REASON"]]
@@ -88,7 +97,7 @@ extension HealCommand {
                 rows.append([label, "-", "-", "-", "ignored", error.description])
                 continue
             }
-            let (delivery, nodeFailures) = delivery(selection, config: config, consulIndex: nil, time: now)
+            let (delivery, nodeFailures) = delivery(selection, config: config, consulIndex: consulIndex, time: now)
             var scratch = state  // each payload is explained against the same starting state
             let decisions = Dictionary(engine.decide(delivery, state: &scratch).decisions.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             let nodeFailureIDs = Set(nodeFailures.map(\.id))

@@ -10,7 +10,9 @@ extension HealCommand {
         var policy = PolicyOptions()
         policy.stateless = options.stateless
         policy.stateDirectory = options.stateDirectory ?? config.stateDirectory
-        return try policy.openStore(environment: context.environment, readOnly: readOnly, warn: log)
+        // A dry run writes nothing: not the state directory, not its lock.
+        return try policy.openStore(
+            environment: context.environment, readOnly: readOnly || options.dryRun, mayBeMissing: !readOnly && options.dryRun, warn: log)
     }
 
     /// Builds the routes' actions (resolving Jenkins secrets) and the healer.

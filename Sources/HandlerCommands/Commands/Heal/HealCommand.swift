@@ -83,15 +83,19 @@ public enum HealCommand: Command {
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {
         var options = Options()
         var first = true
+        var given: [String] = []  // the options written, to refuse those the subcommand ignores
         let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in
             defer { first = false }
             if first, let subcommand = Subcommand(rawValue: word) {
                 options.subcommand = subcommand
+            } else if first, !word.contains("/"), !word.contains(".") {
+                // A payload file is named with a path or an extension; a bare word is a mistyped subcommand.
+                throw .usage(unknownSubcommand(word))
             } else {
                 options.operands.append(word)
             }
         }) { (option, attached, scanner) throws(CommandError) -> Bool in
-            first = false
+            given.append(option)
             switch option {
             case "--config": options.config = try scanner.value(for: option, attached: attached)
             case "--state-dir": options.stateDirectory = try scanner.value(for: option, attached: attached)
@@ -119,6 +123,9 @@ public enum HealCommand: Command {
         case .version: return .version
         case .done(let rest): options.operands += rest
         }
+        if let accepted = acceptedOptions(options.subcommand), let ignored = given.first(where: { !accepted.contains($0) }) {
+            throw .usage("\(options.subcommand.rawValue) does not take \(ignored)")
+        }
         guard options.config != nil else { throw .usage("--config FILE is required") }
         switch options.subcommand {
         case .explain where options.operands.isEmpty: throw .usage("explain needs one or more payload files")
@@ -131,6 +138,48 @@ public enum HealCommand: Command {
         default: break
         }
         return .run(options)
+    }
+
+    /// The options each subcommand uses; any other is refused rather than silently ignored.
+    /// nil: the subcommand accepts every option.
+    static func acceptedOptions(_ subcommand: Subcommand) -> Set<String>? {
+        let delivery: Set<String> = ["--config", "--state-dir", "--no-state", "--dry-run", "--record", "--journal", "--type"]
+        switch subcommand {
+        case .run: return delivery
+        case .serve: return delivery.union(["--listen", "--max-body"])
+        case .checkConfig: return ["--config"]
+        case .explain: return ["--config", "--state-dir", "--no-state", "--fresh", "--type"]
+        case .replay: return ["--config", "--type"]
+        case .flush: return ["--config", "--state-dir", "--journal", "--dry-run"]
+        case .status: return ["--config", "--state-dir", "--json"]
+        default: return nil
+        }
+    }
+
+    /// `unknown subcommand 'chek-config' (did you mean check-config?)`: the nearest name by
+    /// edit distance, when one is near enough to be what was meant.
+    static func unknownSubcommand(_ word: String) -> String {
+        let names = Subcommand.allCases.map(\.rawValue)
+        let nearest = names.map { ($0, editDistance(Array(word.lowercased()), Array($0))) }.min { $0.1 < $1.1 }
+        if let (name, distance) = nearest, distance <= max(2, name.count / 3) {
+            return "unknown subcommand '\(word)' (did you mean \(name)?); a payload file needs a path such as ./\(word)"
+        }
+        return "unknown subcommand '\(word)': the subcommands are \(names.joined(separator: ", ")); a payload file needs a path such as ./\(word)"
+    }
+
+    /// Levenshtein distance between two strings of characters.
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var row = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var previous = row[0]
+            row[0] = i + 1
+            for (j, y) in b.enumerated() {
+                let substitution = previous + (x == y ? 0 : 1)
+                previous = row[j + 1]
+                row[j + 1] = min(substitution, row[j] + 1, row[j + 1] + 1)
+            }
+        }
+        return row[b.count]
     }
 
     /// Reads and validates the configuration; problems are exit 78 with the JSON path.

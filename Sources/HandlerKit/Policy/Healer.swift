@@ -23,6 +23,12 @@ public struct Healer: Sendable {
     /// Diagnostics (audit lines) go here.
     public var log: @Sendable (String) -> Void
     public var claimant: String
+    /// What a down node's failure turns into (`services`: its services are redeployed elsewhere).
+    public var nodeFailures: NodeFailureMode = .services
+    /// Asks the agent which services ran on a down node (nil: none; the node stays pending).
+    public var nodeServices: (any NodeServicesLookup)?
+    /// Reads the values of `{kv:…}` placeholders, once per key per run.
+    public var kv: (any KVReader)?
 
     public init(
         routing: RoutingTable, groupBy: GroupBy = .service, watch: String = "default", blastRadius: BlastRadius = BlastRadius(),
@@ -52,9 +58,11 @@ public struct Healer: Sendable {
         public var unresolved = 0
         /// True when the delivery only established the baseline.
         public var baseline = false
+        /// Down nodes whose services could not be looked up: nothing of theirs was handled.
+        public var pendingNodes: [String] = []
         /// True when some incident was not handled: every rung of its ladder failed (a rung that
         /// failed before a fallback succeeded does not count), or its escalation failed.
-        public var failed: Bool { unresolved > 0 }
+        public var failed: Bool { unresolved > 0 || !pendingNodes.isEmpty }
     }
 
     /// One piece of work for phase 2.
@@ -88,9 +96,11 @@ public struct Healer: Sendable {
     public func handle(_ selection: Selection?, consulIndex: UInt64?, digest: String) throws(SystemError) -> Report {
         let now = clock.now()
         let isFlush = selection == nil
-        let selection = selection ?? Selection(type: .checks, checks: [], silenced: [], population: .init())
+        let (selection, down) = try downNodes(selection)
 
-        var (delivery, nodeFailures) = Self.delivery(selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now)
+        var (delivery, nodeFailures) = Self.delivery(
+            selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now, nodeFailures: nodeFailures, down: down)
+        delivery.isRetry = isFlush
         let unrouted = delivery.incidents.filter { routing.route(for: $0) == nil }
         delivery.incidents.removeAll { routing.route(for: $0) == nil }
         for incident in unrouted {
@@ -102,8 +112,9 @@ public struct Healer: Sendable {
             }
         }
         let incidents = delivery.incidents
+        for node in down.nodes { log(down.describe(node)) }
         for incident in nodeFailures {
-            log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
+            log("\(incident.target): not remediated: \(Self.describeNodeFailure(incident))")
             journalRecord(event: "node-failure", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
@@ -114,6 +125,7 @@ public struct Healer: Sendable {
         let silenced = delivery.silenced
 
         var report = Report()
+        report.pendingNodes = down.pending.map(\.name)
         var work: [Work] = []
         var alertTargets: [String]?
 
@@ -125,7 +137,9 @@ public struct Healer: Sendable {
             let claimUntil = now + timeout + 60
             let watch = self.watch
             let (result, retries) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
-                let result = isFlush ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+                let result = isFlush && delivery.incidents.isEmpty
+                    ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+                if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
                 var retries: [Work] = []
                 if !dryRun {
                     for entry in try store.spool() where entry.watch == watch {
@@ -196,7 +210,11 @@ public struct Healer: Sendable {
         }
 
         // Phase 2: act.
-        let context = ActionContext(clock: clock, deadline: now + timeout, dryRun: dryRun, log: log)
+        let context = {
+            var context = ActionContext(clock: clock, deadline: now + timeout, dryRun: dryRun, log: log)
+            context.kv = kv.map { KVValues(reader: $0) }
+            return context
+        }()
         let items = work
         let results = Dispatcher(concurrency: concurrency).run(items.count, context: context) { index in
             Self.perform(items[index], context: context)
@@ -310,17 +328,28 @@ public struct Healer: Sendable {
 
     /// The delivery the policy sees for a selection: incidents grouped, maintenance-silenced
     /// incidents with their reason, and node failures (which, unless grouping by node, are
-    /// reported but never remediated: a dead node's service checks are stale).
-    public static func delivery(_ selection: Selection, groupBy: GroupBy, watch: String, consulIndex: UInt64?, time: Double) -> (delivery: Delivery, nodeFailures: [Incident]) {
-        var incidents = Incident.group(selection.checks, by: groupBy)
+    /// reported but never remediated). A down node (serfHealth critical) found in `down` has its
+    /// service instances joined to their service incidents (cause `node-down`); one whose
+    /// services are not known yet holds its checks back (silenced) and holds recoveries. In
+    /// `node` mode, or for a down node not in `down`, its service checks are stale and silenced.
+    public static func delivery(
+        _ selection: Selection, groupBy: GroupBy, watch: String, consulIndex: UInt64?, time: Double,
+        nodeFailures mode: NodeFailureMode = .services, down: DownNodes = DownNodes()
+    ) -> (delivery: Delivery, nodeFailures: [Incident]) {
+        var selected = selection.checks
+        var held: [SelectedCheck] = []
+        if mode == .services, groupBy != .node, !down.isEmpty { (selected, held) = down.expand(selected) }
+        var incidents = Incident.group(selected, by: groupBy).map(Self.nodeDownFirst)
         var nodeFailures: [Incident] = []
         var stale: [Incident] = []
         if groupBy != .node {
             nodeFailures = incidents.filter { $0.isNodeFailure && $0.service == nil }
             incidents.removeAll { $0.isNodeFailure && $0.service == nil }
+            // A node whose services are redeployed (or pending) is not also a node incident.
+            nodeFailures.removeAll { down.node($0.node) != nil }
             // On a node whose agent is gone (serfHealth critical) the service checks are stale:
             // a service failing only there is the node's failure, not something to redeploy.
-            let downNodes = Set(selection.checks.filter { $0.kind == .node && $0.checkID == HealthCheck.serfHealthCheckID && $0.status == .critical }.map(\.node))
+            let downNodes = Set(selection.checks.filter(\.showsNodeDown).map(\.node)).subtracting(down.nodes.map(\.name))
             if !downNodes.isEmpty {
                 stale = incidents.filter { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
                 incidents.removeAll { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
@@ -333,11 +362,23 @@ public struct Healer: Sendable {
         // Silenced, not resolved: the target stays failing in the state and is not acted on
         // again merely because its node comes back.
         silenced += stale.map { (incident: $0, reason: "its node \($0.node) is down (serfHealth critical), so the check is stale") }
+        silenced += Incident.group(held, by: groupBy).filter { held in !incidents.contains { $0.id == held.id } }.map {
+            (incident: $0, reason: "its node \($0.node) is down and which services ran there is not known yet; decided once the lookup succeeds")
+        }
         // Only a payload that also shows healthy checks (a `state: any` or `service` watch) tells
         // how many services there are; a `state: critical` payload shows only the failing ones.
         let broadView = selection.population.checkCount > selection.checks.count + selection.silenced.count
-        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: broadView ? selection.population.services : [])
+        var delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: broadView ? selection.population.services : [])
+        delivery.holdRecoveries = !down.pending.isEmpty
         return (delivery, nodeFailures)
+    }
+
+    /// A `node-down` incident names its dead node (`{node}`): the lost instances' checks come first.
+    static func nodeDownFirst(_ incident: Incident) -> Incident {
+        guard incident.cause == .nodeDown, !incident.checks[0].isNodeDown else { return incident }
+        var rebuilt = Incident(groupBy: incident.groupBy, checks: incident.checks.filter(\.isNodeDown) + incident.checks.filter { !$0.isNodeDown })
+        rebuilt.alert = incident.alert
+        return rebuilt
     }
 
     /// Why a check is silenced, in words.

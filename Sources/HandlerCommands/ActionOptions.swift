@@ -97,16 +97,14 @@ public struct ActionRun: Sendable {
 
 /// Secrets: from the environment or from files readable by the owner alone, never from argv.
 public enum Secrets {
-    /// Reads a secret file, refusing one that others may read (mode must be 0600 or 0400).
-    /// One trailing newline is removed.
+    /// Reads a secret file through ``SecretFile`` (a regular file of mode 0600 or 0400, no
+    /// symbolic link, opened without blocking). One trailing newline is removed.
     public static func readFile(_ path: String, option: String) throws(CommandError) -> String {
-        let mode: UInt32
-        do { mode = UInt32(try FileIO.permissions(of: path)) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
-        guard mode == 0o600 || mode == 0o400 else {
-            throw CommandError(.usage, "\(option) \(path) has mode \(String(mode, radix: 8).leftPadded(to: 4)): a secret file must be 0600 or 0400 (chmod 600 \(path))")
-        }
         let bytes: [UInt8]
-        do { bytes = try FileIO.readFile(path, limit: 64 * 1024) } catch { throw CommandError(.ioError, "\(option): \(error.description)") }
+        do { bytes = try SecretFile.read(path) } catch {
+            if case .mode = error { throw CommandError(.usage, "\(option) \(path) \(error.description) (chmod 600 \(path))") }
+            throw CommandError(error.isRefusal ? .usage : .ioError, "\(option) \(path) \(error.description)")
+        }
         var text = String(decoding: bytes, as: UTF8.self)
         if text.hasSuffix("\n") { text.removeLast() }
         if text.hasSuffix("\r") { text.removeLast() }

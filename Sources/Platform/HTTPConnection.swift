@@ -52,14 +52,16 @@ public final class HTTPConnection {
 
     /// Opens a connection (TCP connect, then the TLS handshake with certificate and host name
     /// verification against the system's roots, or `caFile`).
-    public init(host: String, port: Int, tls: Bool, caFile: String? = nil, deadline: Double) throws(Failure) {
+    /// `unixSocket` connects to that unix-domain socket instead of `host:port` (`host` then only
+    /// names the `Host` header); `serverName` replaces `host` for SNI and certificate verification.
+    public init(host: String, port: Int, tls: Bool, caFile: String? = nil, deadline: Double, unixSocket: String? = nil, serverName: String? = nil) throws(Failure) {
         self.host = host
         self.port = port
         self.tls = tls
-        fd = try Self.connect(host: host, port: port, deadline: deadline)
+        if let unixSocket { fd = try UnixSocket.connect(path: unixSocket, deadline: deadline) } else { fd = try Self.connect(host: host, port: port, deadline: deadline) }
         if tls {
             do {
-                ssl = try TLS.shared().handshake(fd: fd, host: host, caFile: caFile, deadline: deadline)
+                ssl = try TLS.shared().handshake(fd: fd, host: serverName ?? host, caFile: caFile, deadline: deadline)
             } catch {
                 Glibc.close(fd)
                 fd = -1

@@ -13,6 +13,11 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
     public let maximumConnections: Int
     /// CA certificates (PEM) to trust for https instead of the system's.
     public let caFile: String?
+    /// Every connection goes to this unix-domain socket, whatever the URL's host (Go's
+    /// `DialContext` override, as the consul CLI does for `unix://`).
+    public let unixSocket: String?
+    /// The name TLS sends (SNI) and verifies instead of the URL's host.
+    public let serverName: String?
     private let slots: DispatchSemaphore
     private let pool = Mutex<Pool>(Pool())
 
@@ -33,9 +38,11 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         var open = 0
     }
 
-    public init(maximumConnections: Int, caFile: String? = nil) {
+    public init(maximumConnections: Int, caFile: String? = nil, unixSocket: String? = nil, serverName: String? = nil) {
         self.maximumConnections = max(1, maximumConnections)
         self.caFile = caFile
+        self.unixSocket = unixSocket
+        self.serverName = serverName
         slots = DispatchSemaphore(value: max(1, maximumConnections))
     }
 
@@ -97,7 +104,7 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         }
         if let reusable { return .success(reusable) }
         do {
-            return .success(Box(try HTTPConnection(host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline)))
+            return .success(Box(try HTTPConnection(host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName)))
         } catch {
             pool.withLock { $0.open -= 1 }
             return .failure(Self.map(error, timeout: deadline - Time.monotonicSeconds()))

@@ -60,6 +60,7 @@ extension Command {
     /// becomes one line on stderr: `<name>: <message>`.
     public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         Signals.ignoreBrokenPipe()
+        Signals.ignoreFileSizeLimit()
         let context = CommandContext.process
         exitProcess(execute(arguments, context: context).rawValue)
     }

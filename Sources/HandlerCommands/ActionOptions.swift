@@ -84,12 +84,12 @@ public struct ActionRun: Sendable {
         var failed = false
         for input in inputs {
             let selection = try input.select(options.selection, consulIndex: consulIndex, deadLetters: store, log: log)
-            do {
-                let report = try healer.handle(selection, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes))
-                failed = failed || report.failed
-            } catch {
+            let report: Healer.Report
+            do { report = try healer.handle(selection, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
+            if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+            failed = failed || report.failed
         }
         return failed ? .actionFailed : .success
     }

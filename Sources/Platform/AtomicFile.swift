@@ -20,7 +20,7 @@ public enum AtomicFile {
         guard !name.isEmpty else { throw SystemError("write", path: path, errno: EISDIR) }
         let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let temporary = (directory == "/" ? "/" : directory + "/") + ".\(name).tmp.\(getpid()).\(number)"
-        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         do throws(SystemError) {
             if fchmod(fd, mode) != 0 { throw SystemError("set the mode of", path: temporary) }
             try FileIO.writeAll(fd: fd, bytes, name: temporary)
@@ -47,33 +47,42 @@ public enum AtomicFile {
     /// Appends one record to a log-like file with a single `write` (`O_APPEND`), so records
     /// written at the same time by many processes never interleave. A file this creates gets
     /// exactly `mode`; an existing file keeps its mode. With `fsync`, returns once it is on disk.
+    ///
+    /// The record is written whole or not at all: after a short write (a full disk, `ulimit -f`)
+    /// the file is truncated back to where the record started, so the next record never lands
+    /// glued to half of this one. A symbolic link at `path` is refused (`ELOOP`), never followed.
     public static func appendRecord(path: String, bytes: [UInt8], mode: mode_t = 0o600, fsync: Bool = false) throws(SystemError) {
-        var fd: Int32 = -1
-        while fd < 0 {
-            do throws(SystemError) {
-                let created = try FileIO.open(path, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL, mode: mode)
-                if fchmod(created, mode) != 0 {
-                    let failure = SystemError("set the mode of", path: path)
-                    close(created)
-                    throw failure
-                }
-                fd = created
-            } catch where error.errno == EEXIST {
-                do throws(SystemError) {
-                    fd = try FileIO.open(path, flags: O_WRONLY | O_APPEND)
-                } catch where error.errno == ENOENT {
-                    // Removed between the two opens: create it after all.
-                }
-            }
-        }
+        let fd = try FileIO.openForAppend(path, mode: mode)
         do throws(SystemError) {
-            try FileIO.writeAll(fd: fd, bytes, name: path)
+            try appendWhole(fd: fd, bytes, name: path)
             if fsync { try FileIO.sync(fd: fd, name: path) }
         } catch {
             close(fd)
             throw error
         }
         if close(fd) != 0 { throw SystemError("close", path: path) }
+    }
+
+    /// Writes `bytes` at the end of an `O_APPEND` descriptor, or nothing: a partial record is cut
+    /// off again (unless another writer appended after it, which a truncation would destroy).
+    static func appendWhole(fd: Int32, _ bytes: [UInt8], name: String) throws(SystemError) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + written, raw.count - written) }
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if written > 0 {
+                    let end = lseek(fd, 0, SEEK_CUR)
+                    var status = stat()
+                    if end >= 0, fstat(fd, &status) == 0, status.st_size == end, (status.st_mode & S_IFMT) == S_IFREG {
+                        _ = ftruncate(fd, end - off_t(written))
+                    }
+                }
+                throw SystemError("write", path: name, errno: code)
+            }
+            written += n
+        }
     }
 
     // MARK: - Directories and names
@@ -173,5 +182,22 @@ extension FileIO {
         let name = String(decoding: bytes[(slash + 1)...], as: UTF8.self)
         let directory = slash == 0 ? "/" : String(decoding: bytes[..<slash], as: UTF8.self)
         return (directory, name)
+    }
+}
+
+extension AtomicFile {
+    /// Removes temporary files (`.<name>.tmp.<pid>.<n>`, as ``write(_:to:mode:)`` makes them) that
+    /// a writer killed mid-write left in `directory`, once older than `age` seconds (a live
+    /// writer finishes within moments). Call it under the directory's lock. Returns the names
+    /// removed; a file that cannot be removed is left for the next sweep.
+    @discardableResult
+    public static func sweepTemporaryFiles(in directory: String, olderThan age: Double, now: Double) -> [String] {
+        var removed: [String] = []
+        for name in (try? listDirectory(directory)) ?? [] where name.hasPrefix(".") && name.contains(".tmp.") {
+            let path = directory + "/" + name
+            guard let info = FileIO.regularFileInfo(path), now - info.modified > age else { continue }
+            if unlink(path) == 0 { removed.append(name) }
+        }
+        return removed
     }
 }

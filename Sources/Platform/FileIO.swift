@@ -93,14 +93,6 @@ public enum FileIO {
         _ = Glibc.close(fd)
     }
 
-    /// Flags for ``open(_:flags:mode:)``, so callers need not import libc.
-    public static let writeAppendCreate: Int32 = O_WRONLY | O_APPEND | O_CREAT
-
-    /// Sets a file's permission bits (whatever the umask was when it was created).
-    public static func setPermissions(_ path: String, _ mode: mode_t) throws(SystemError) {
-        guard chmod(path, mode) == 0 else { throw SystemError("set the mode of", path: path) }
-    }
-
     /// True when `path` exists.
     public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0

@@ -42,25 +42,20 @@ public enum SecretFile {
         }
     }
 
-    /// The file's bytes.
+    /// The file's bytes, read through ``FileIO/readRegularFile(_:limit:)`` (what is checked is
+    /// what is read: the mode comes from the open descriptor).
     public static func read(_ path: String, limit: Int = 64 * 1024) throws(Failure) -> [UInt8] {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else {
-            if errno == ELOOP { throw .symbolicLink }
-            throw .system("cannot open: \(String(cString: strerror(errno)))")
+        let file: (bytes: [UInt8], mode: mode_t)
+        do { file = try FileIO.readRegularFile(path, limit: limit) } catch {
+            switch error.errno {
+            case ELOOP: throw .symbolicLink
+            case EINVAL: throw .notRegularFile
+            case EFBIG: throw .tooLarge(limit: limit)
+            default: throw .system(error.description)
+            }
         }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .system("cannot stat: \(String(cString: strerror(errno)))") }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile }
-        let mode = UInt32(status.st_mode & 0o7777)
+        let mode = UInt32(file.mode)
         guard mode == 0o600 || mode == 0o400 else { throw .mode(mode) }
-        guard Int(status.st_size) <= limit else { throw .tooLarge(limit: limit) }
-        do {
-            return try FileIO.readAll(fd: fd, name: path, limit: limit)
-        } catch {
-            throw .system(error.errno == EFBIG ? "is larger than \(limit) bytes" : error.description)
-        }
+        return file.bytes
     }
 }

@@ -37,4 +37,10 @@ public enum Errno {
     public static let illegalByteSequence: Int32 = EILSEQ
     public static let noSuchFile: Int32 = ENOENT
     public static let wouldBlock: Int32 = EWOULDBLOCK
+    /// A symbolic link refused by `O_NOFOLLOW`.
+    public static let symbolicLink: Int32 = ELOOP
+    /// Not a regular file (or not the kind of file expected).
+    public static let invalid: Int32 = EINVAL
+    /// Refused by permissions (a state directory others may change).
+    public static let notPermitted: Int32 = EPERM
 }

@@ -225,3 +225,38 @@ import Testing
         }
     }
 }
+
+/// The state stays small: targets resolved long ago are forgotten.
+@Suite struct StatePruningTests {
+    @Test func aHundredTargetsThatRecoverLeaveASmallStateAfterTheRetention() {
+        var state = HealState()
+        let engine = PolicyEngine(settings: { _ in PolicySettings(cooldown: 0) }, claimant: "me")
+        let names = (0..<100).map { "service-\($0)" }
+        let t0 = 1_800_000_000.0
+        _ = engine.decide(Delivery(watch: "w", consulIndex: 1, time: t0, incidents: []), state: &state)
+        _ = engine.decide(Delivery(watch: "w", consulIndex: 2, time: t0 + 10, incidents: PolicyEngineTests.incidents(names)), state: &state)
+        for id in state.targets.keys { state.targets[id]?.claimedBy = nil; state.targets[id]?.claimedUntil = nil }
+        _ = engine.decide(Delivery(watch: "w", consulIndex: 3, time: t0 + 20, incidents: []), state: &state)
+        #expect(state.targets.count == 100)
+        let large = state.encoded().count
+        // A day later they are still remembered (a budget window may still hold them).
+        _ = engine.decide(Delivery(watch: "w", consulIndex: 4, time: t0 + 86_400, incidents: []), state: &state)
+        #expect(state.targets.count == 100)
+        // After the retention, gone; a target still failing is kept.
+        _ = engine.decide(Delivery(watch: "w", consulIndex: 5, time: t0 + 8 * 86_400, incidents: PolicyEngineTests.incidents(["other"])), state: &state)
+        #expect(Array(state.targets.keys) == ["service:other"])
+        #expect(state.encoded().count < 1024)
+        #expect(large > 20_000)
+    }
+
+    @Test func anOpenCircuitIsNeverForgotten() {
+        var state = HealState()
+        var record = HealState.TargetRecord(id: "service:web", target: "web", watch: "w", now: 0)
+        record.passingSince = 0
+        record.circuitOpenSince = 0
+        state.targets[record.id] = record
+        #expect(state.pruneResolved(now: 30 * 86_400) == 0)
+        state.targets[record.id]?.circuitOpenSince = nil
+        #expect(state.pruneResolved(now: 30 * 86_400) == 1)
+    }
+}

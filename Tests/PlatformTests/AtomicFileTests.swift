@@ -144,3 +144,47 @@ import Testing
         #expect(renamed?.errno == ENOENT)
     }
 }
+
+@Suite struct NoFollowTests {
+    @Test func appendRecordRefusesASymbolicLinkAndCreatesNothingThroughADanglingOne() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTree(directory) }
+        try AtomicFile.write(Array("keep\n".utf8), to: directory + "/target")
+        #expect(symlink(directory + "/target", directory + "/log") == 0)
+        let error = #expect(throws: SystemError.self) { try AtomicFile.appendRecord(path: directory + "/log", bytes: Array("x\n".utf8)) }
+        #expect(error?.errno == ELOOP)
+        #expect(try FileIO.readFile(directory + "/target") == Array("keep\n".utf8))
+        #expect(symlink(directory + "/absent", directory + "/dangling") == 0)
+        #expect(throws: SystemError.self) { try AtomicFile.appendRecord(path: directory + "/dangling", bytes: Array("x\n".utf8)) }
+        #expect(!FileIO.exists(directory + "/absent"))
+    }
+
+    @Test func aNewAppendTargetGetsExactlyItsModeWhateverTheUmask() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTree(directory) }
+        let old = umask(0o077)
+        defer { umask(old) }
+        let fd = try FileIO.openForAppend(directory + "/log", mode: 0o640)
+        FileIO.closeDescriptor(fd)
+        #expect(try FileIO.permissions(of: directory + "/log") == 0o640)
+    }
+
+    @Test func readRegularFileRefusesAFIFOWithoutBlocking() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTree(directory) }
+        #expect(mkfifo(directory + "/fifo", 0o600) == 0)
+        let error = #expect(throws: SystemError.self) { try FileIO.readRegularFile(directory + "/fifo", limit: 100) }
+        #expect(error?.errno == EINVAL)
+    }
+
+    @Test func oldTemporaryFilesAreSweptYoungOnesKept() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTree(directory) }
+        try AtomicFile.write([1], to: directory + "/.state.json.tmp.1.1")
+        try AtomicFile.write([1], to: directory + "/state.json")
+        let now = Time.wallSeconds()
+        #expect(AtomicFile.sweepTemporaryFiles(in: directory, olderThan: 3600, now: now).isEmpty)
+        #expect(AtomicFile.sweepTemporaryFiles(in: directory, olderThan: 3600, now: now + 7200) == [".state.json.tmp.1.1"])
+        #expect(try AtomicFile.listDirectory(directory) == ["state.json"])
+    }
+}

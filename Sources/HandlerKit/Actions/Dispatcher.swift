@@ -18,7 +18,7 @@ public struct Dispatcher: Sendable {
         _ incidents: [Incident], action: any Action, context: ActionContext,
         onReport: @escaping @Sendable (ActionReport) -> Void = { _ in }
     ) -> [ActionReport] {
-        run(incidents.count, context: context) { index in
+        run(incidents.count) { index in
             let incident = incidents[index]
             let started = context.clock.now()
             let outcome = action.perform(incident, context: context)
@@ -29,7 +29,7 @@ public struct Dispatcher: Sendable {
     }
 
     /// Runs `work` for indexes `0..<count`, at most ``concurrency`` at once; results in index order.
-    public func run<T: Sendable>(_ count: Int, context: ActionContext, _ work: @escaping @Sendable (Int) -> T) -> [T] {
+    public func run<T: Sendable>(_ count: Int, _ work: @escaping @Sendable (Int) -> T) -> [T] {
         guard count > 0 else { return [] }
         let results = Mutex<[Int: T]>([:])
         let next = Atomic<Int>(0)

@@ -147,6 +147,8 @@ public enum LogFormat: String, Sendable, CaseIterable {
 public enum Timestamp {
     /// `2026-11-26T19:04:05.123Z`.
     public static func iso8601(_ seconds: Double) -> String {
+        // Clamped, so no value (a corrupt file's `1e300`) can overflow the conversion below.
+        let seconds = seconds.isFinite ? min(max(seconds, -1e13), 1e13) : 0
         let millis = Int64((seconds * 1000).rounded(.down))
         var days = millis / 86_400_000
         var rest = millis % 86_400_000

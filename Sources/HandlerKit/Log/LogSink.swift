@@ -8,7 +8,7 @@ public final class LogSink: Sendable {
     /// The destination.
     public enum Destination: Sendable, Hashable {
         case standardOutput
-        /// A file, created with mode 0640 if missing.
+        /// A file, created with mode 0640 if missing; never a symbolic link.
         case file(String, fsync: Bool)
         /// Kept in memory (tests, `explain`).
         case memory
@@ -27,11 +27,10 @@ public final class LogSink: Sendable {
     /// file is an error at the start, not a silent loss at the end).
     public func prepare() throws(SystemError) {
         if case .file(let path, _) = destination {
-            let existed = FileIO.exists(path)
-            let fd = try FileIO.open(path, flags: FileIO.writeAppendCreate, mode: 0o640)
+            // A new log is 0640 whatever the umask (set on the descriptor, not the path); an
+            // existing one keeps the mode its owner chose. A symbolic link is refused.
+            let fd = try FileIO.openForAppend(path, mode: 0o640)
             FileIO.closeDescriptor(fd)
-            // A new log is 0640 whatever the umask; an existing one keeps the mode its owner chose.
-            if !existed { try FileIO.setPermissions(path, 0o640) }
         }
     }
 

@@ -37,6 +37,8 @@ public struct Decision: Sendable, Hashable {
     public var verdict: Verdict
     /// The incident behind the decision (nil for a resolution).
     public var incident: Incident?
+    /// Why an `act` repeats an earlier one (its actor left no outcome); replaces the reason.
+    public var note: String?
 
     public init(id: String, target: String, verdict: Verdict, incident: Incident?) {
         self.id = id
@@ -67,6 +69,7 @@ public struct Decision: Sendable, Hashable {
 
     /// The reason in words.
     public var reason: String {
+        if let note { return note }
         switch verdict {
         case .act: return "became critical: remediating"
         case .escalate: return "remediation budget exhausted: escalating once, no more remediation until it has been passing for the reset period"

@@ -4,9 +4,13 @@ import Platform
 /// Runs the whole pipeline for one delivery: decide (with state) → act → record, and the spool.
 ///
 /// Acting happens outside the state lock in three phases, so that concurrent handlers neither
-/// wait on each other's Jenkins calls nor act twice: (1) under the lock, decide and *claim* the
-/// targets to act on; (2) act; (3) under the lock, record outcomes, release claims, spool what
-/// failed and can be retried.
+/// wait on each other's Jenkins calls nor act twice:
+/// 1. ``claim(_:isFlush:now:)`` (Healer+Claim.swift): under the lock, decide and *claim* the
+///    targets to act on, pick up spooled retries, spool each remediation as running;
+/// 2. ``act(_:now:)`` (Healer+Act.swift): run the ladders, outside any lock;
+/// 3. ``record(_:now:)`` (Healer+Record.swift): under the lock, record outcomes, release claims,
+///    spool what failed and can be retried.
+/// `handle` strings them together and journals each step (``Journal``).
 public struct Healer: Sendable {
     public var routing: RoutingTable
     public var groupBy: GroupBy
@@ -60,32 +64,24 @@ public struct Healer: Sendable {
         public var baseline = false
         /// Down nodes whose services could not be looked up: nothing of theirs was handled.
         public var pendingNodes: [String] = []
+        /// The first journal write that failed (the rest of the delivery's records were not
+        /// attempted). Everything else was done and recorded in the state; the caller reports
+        /// it (exit 74).
+        public var journalError: SystemError?
         /// True when some incident was not handled: every rung of its ladder failed (a rung that
         /// failed before a fallback succeeded does not count), or its escalation failed.
         public var failed: Bool { unresolved > 0 || !pendingNodes.isEmpty }
     }
 
-    /// One piece of work for phase 2.
-    private struct Work: Sendable {
-        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry) }
-        var kind: Kind
-        var incident: Incident
-        var route: Route
-    }
-
-    private struct WorkResult: Sendable {
-        var work: Work
-        var reports: [ActionReport]
-        var succeeded: Bool
-        var retryable: Bool
-        /// The last failure of the ladder (not of the escalation that may have followed).
-        var ladderError: String? = nil
-    }
-
     /// The policy engine this healer decides with.
     public var engine: PolicyEngine {
-        PolicyEngine(routing: routing, blastRadius: blastRadius, claimant: claimant, claimDuration: timeout + 60)
+        PolicyEngine(routing: routing, blastRadius: blastRadius, claimant: claimant, claimDuration: claimDuration)
     }
+
+    /// How long a claim holds: the run's deadline plus time to stop its children and record
+    /// the outcome (up to 60 s more). Past it, an actor that recorded nothing is taken to be
+    /// dead and the target is acted on again.
+    public var claimDuration: Double { timeout + min(60, 15 + timeout) }
 
     /// Retries the spool alone (`consul-heal flush`): no delivery, no decisions.
     public func flush() throws(SystemError) -> Report {
@@ -96,95 +92,46 @@ public struct Healer: Sendable {
     public func handle(_ selection: Selection?, consulIndex: UInt64?, digest: String) throws(SystemError) -> Report {
         let now = clock.now()
         let isFlush = selection == nil
+        let journal = Journal(sink: self.journal, watch: watch, dryRun: dryRun)
         let (selection, down) = try downNodes(selection)
 
         var (delivery, nodeFailures) = Self.delivery(
             selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now, nodeFailures: nodeFailures, down: down)
         delivery.isRetry = isFlush
-        let unrouted = delivery.incidents.filter { routing.route(for: $0) == nil }
-        delivery.incidents.removeAll { routing.route(for: $0) == nil }
-        for incident in unrouted {
+        for incident in delivery.incidents where routing.route(for: incident) == nil {
             log("\(incident.target): no route matches it; nothing is done (add a route without \"match\" as the default)")
-            journalRecord(event: "no-route", time: now) { record in
+            journal.record("no-route", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
                 record.add("target", incident.target)
             }
         }
-        let incidents = delivery.incidents
+        delivery.incidents.removeAll { routing.route(for: $0) == nil }
         for node in down.nodes { log(down.describe(node)) }
         for incident in nodeFailures {
             log("\(incident.target): not remediated: \(Self.describeNodeFailure(incident))")
-            journalRecord(event: "node-failure", time: now) { record in
+            journal.record("node-failure", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
                 record.add("target", incident.target)
                 record.add("check", incident.checks[0].checkID)
             }
         }
-        let silenced = delivery.silenced
-
-        var report = Report()
-        report.pendingNodes = down.pending.map(\.name)
-        var work: [Work] = []
-        var alertTargets: [String]?
 
         // Phase 1: decide and claim.
-        if let store {
-            let engine = self.engine
-            let routing = self.routing
-            let claimant = self.claimant
-            let claimUntil = now + timeout + 60
-            let watch = self.watch
-            let (result, retries) = try store.update(persist: !dryRun) { (state) throws(SystemError) in
-                let result = isFlush && delivery.incidents.isEmpty
-                    ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
-                if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
-                var retries: [Work] = []
-                if !dryRun {
-                    for entry in try store.spool() where entry.watch == watch {
-                        guard var record = state.targets[entry.incidentID], record.failing else {
-                            try store.removeSpool(key: entry.key)
-                            continue
-                        }
-                        if let until = record.claimedUntil, until > now, let by = record.claimedBy, by != claimant { continue }
-                        guard let incident = Incident(json: entry.incidentJSON), let route = routing.route(named: entry.route) else { continue }
-                        record.claimedBy = claimant
-                        record.claimedUntil = claimUntil
-                        state.targets[entry.incidentID] = record
-                        retries.append(Work(kind: .retry(entry), incident: incident, route: route))
-                    }
-                }
-                return (result, retries)
-            }
-            report.decisions = result.decisions
-            report.baseline = result.baseline
-            alertTargets = result.breakerTripped
-            work += retries
-        } else {
-            report.decisions = incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
-                + silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) }
-        }
-        // Spooled retries of targets that are acted on anew in this delivery are not also retried.
-        for decision in report.decisions {
-            guard let incident = decision.incident, let route = routing.route(for: incident) else { continue }
-            switch decision.verdict {
-            case .act: work.append(Work(kind: .remediate, incident: incident, route: route))
-            case .escalate:
-                var alerted = incident
-                alerted.alert = "remediation budget exhausted: \(route.policy.budget.maximum) remediations within \(Int(route.policy.budget.window))s"
-                work.append(Work(kind: .escalate, incident: alerted, route: route))
-            default: break
-            }
-        }
+        let claim = try self.claim(delivery, isFlush: isFlush, now: now, down: down)
+        var report = Report()
+        report.pendingNodes = down.pending.map(\.name)
+        report.decisions = claim.decisions
+        report.baseline = claim.baseline
         if !isFlush {
-            journalRecord(event: "delivery", time: now) { record in
+            journal.record("delivery", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("digest", digest)
                 record.add("type", selection.type.rawValue)
                 record.add("checks", selection.population.checkCount)
                 record.add("selected", selection.checks.count)
-                record.add("incidents", incidents.count)
+                record.add("incidents", delivery.incidents.count)
                 record.add("baseline", report.baseline)
             }
         }
@@ -192,17 +139,18 @@ public struct Healer: Sendable {
             log("\(decision.target): \(decision.reason)")
             if case .act = decision.verdict { continue }
             if case .escalate = decision.verdict { continue }
-            journalDecision(decision, consulIndex: consulIndex, digest: digest, time: now, action: nil, outcome: nil, duration: nil)
+            journal.decision(decision, consulIndex: consulIndex, digest: digest, time: now)
         }
-        if let alertTargets {
-            let message = "blast radius: \(alertTargets.count) targets turned critical within \(Int(blastRadius.window))s (\(alertTargets.joined(separator: ", "))); remediation suspended"
+        var work = claim.retries + self.work(for: claim)
+        if let tripped = claim.breakerTripped {
+            let message = "blast radius: \(tripped.count) targets turned critical within \(Int(blastRadius.window))s (\(tripped.joined(separator: ", "))); remediation suspended"
             log("ALERT: \(message)")
-            journalRecord(event: "alert", time: now) { record in
+            journal.record("alert", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("reason", message)
-                record.add("targets", alertTargets)
+                record.add("targets", tripped)
             }
-            if let first = incidents.first(where: { alertTargets.contains($0.id) }), let route = routing.route(for: first), !route.escalation.isEmpty {
+            if let first = delivery.incidents.first(where: { tripped.contains($0.id) }), let route = routing.route(for: first), !route.escalation.isEmpty {
                 var alerted = first
                 alerted.alert = message
                 work.append(Work(kind: .escalate, incident: alerted, route: route))
@@ -210,120 +158,27 @@ public struct Healer: Sendable {
         }
 
         // Phase 2: act.
-        let context = {
-            var context = ActionContext(clock: clock, deadline: now + timeout, dryRun: dryRun, log: log)
-            context.kv = kv.map { KVValues(reader: $0) }
-            return context
-        }()
-        let items = work
-        let results = Dispatcher(concurrency: concurrency).run(items.count, context: context) { index in
-            Self.perform(items[index], context: context)
-        }
+        let results = act(work, now: now)
         for result in results {
             var retryAttempt: Int?
             if case .retry(let entry) = result.work.kind { retryAttempt = entry.attempts + 1 }
+            if let note = result.work.note { log("\(result.work.incident.target): \(note)") }
+            let verdict: Decision.Verdict
+            if case .escalate = result.work.kind { verdict = .escalate } else { verdict = .act }
+            let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
             for action in result.reports {
                 log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
-                let verdict: Decision.Verdict
-                if case .escalate = result.work.kind { verdict = .escalate } else { verdict = .act }
-                let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
-                journalDecision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action.action, outcome: action.outcome,
-                                duration: action.duration, retryAttempt: retryAttempt)
+                journal.decision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action, retryAttempt: retryAttempt, note: result.work.note)
             }
             report.actions += result.reports
             if !result.succeeded { report.unresolved += 1 }
         }
 
         // Phase 3: record.
-        if let store, !work.isEmpty, !dryRun {
-            let claimant = self.claimant
-            let watch = self.watch
-            report.spooled = try store.update { (state) throws(SystemError) -> Int in
-                var spooled = 0
-                for result in results {
-                    let id = result.work.incident.id
-                    if var record = state.targets[id], record.claimedBy == claimant {
-                        record.claimedBy = nil
-                        record.claimedUntil = nil
-                        if !result.succeeded, case .remediate = result.work.kind, !result.retryable {
-                            record.lastDecision = "failed"
-                        }
-                        state.targets[id] = record
-                    }
-                    switch result.work.kind {
-                    case .retry(var entry):
-                        if result.succeeded {
-                            try store.removeSpool(key: entry.key)
-                        } else {
-                            entry.attempts += 1
-                            entry.lastError = result.ladderError ?? entry.lastError
-                            try store.writeSpool(entry)
-                            spooled += 1
-                        }
-                    case .remediate where !result.succeeded && result.retryable && !dryRun:
-                        let since = state.targets[id]?.failingSince ?? now
-                        try store.writeSpool(StateStore.SpoolEntry(
-                            key: "\(watch)/\(id)@\(Int(since * 1000))", watch: watch, route: result.work.route.name, incidentID: id,
-                            incidentJSON: result.work.incident.json, attempts: 1, firstFailure: now,
-                            lastError: result.ladderError ?? ""))
-                        spooled += 1
-                    default:
-                        break
-                    }
-                }
-                return spooled
-            }
-        }
+        report.spooled = try record(results, now: now)
         if report.spooled > 0 { log("\(report.spooled) action(s) spooled: retried on this watch's next delivery (or consul-heal flush with the same watch)") }
+        report.journalError = journal.error
         return report
-    }
-
-    /// Runs one piece of work: recorders, then the ladder until a rung succeeds, then escalation
-    /// if the ladder is exhausted; or the escalation alone.
-    private static func perform(_ work: Work, context: ActionContext) -> WorkResult {
-        var reports: [ActionReport] = []
-        func run(_ action: any Action, on incident: Incident = work.incident) -> Outcome {
-            let started = context.clock.now()
-            let outcome = action.perform(incident, context: context)
-            reports.append(ActionReport(incident: incident, action: action.name, outcome: outcome, duration: context.clock.now() - started))
-            return outcome
-        }
-        func escalate(_ work: Work) -> Bool {
-            if work.route.escalation.isEmpty {
-                // Journaled all the same: the decision must be on record even with nothing to run.
-                reports.append(ActionReport(incident: work.incident, action: "escalation", outcome: .skipped(reason: "no escalation action configured"), duration: 0))
-                return true
-            }
-            var ok = true
-            for action in work.route.escalation where run(action, on: work.incident).isFailure { ok = false }
-            return ok
-        }
-        switch work.kind {
-        case .escalate:
-            let succeeded = escalate(work)  // before `reports` is read: escalate appends to it
-            return WorkResult(work: work, reports: reports, succeeded: succeeded, retryable: false)
-        case .remediate, .retry:
-            if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
-            var retryable = false
-            var ladderError: String?
-            for action in work.route.ladder {
-                let outcome = run(action)
-                switch outcome {
-                case .done, .skipped: return WorkResult(work: work, reports: reports, succeeded: true, retryable: false)
-                case .failed(let reason, let canRetry):
-                    retryable = retryable || canRetry
-                    ladderError = "\(action.name): \(reason)"
-                }
-            }
-            // Escalate an exhausted ladder only where an escalation is configured (a single-action
-            // executable has none, and saying so on every failure is noise).
-            if case .remediate = work.kind, !work.route.ladder.isEmpty, !work.route.escalation.isEmpty {
-                var alerted = work
-                alerted.incident.alert = "every remediation failed; last: \(ladderError ?? "unknown")"
-                _ = escalate(alerted)
-            }
-            return WorkResult(work: work, reports: reports, succeeded: work.route.ladder.isEmpty, retryable: retryable, ladderError: ladderError)
-        }
     }
 
     /// The delivery the policy sees for a selection: incidents grouped, maintenance-silenced
@@ -389,38 +244,5 @@ public struct Healer: Sendable {
         case .service(let node, let serviceID): scope = "service \(serviceID) on \(node) is in maintenance"
         }
         return silenced.reason.isEmpty ? scope : "\(scope) (\(silenced.reason))"
-    }
-
-    // MARK: Journal
-
-    private func journalRecord(event: String, time: Double, _ fill: (inout LogRecord) -> Void) {
-        guard let journal else { return }
-        var record = LogRecord(time: time, event: event)
-        record.add("watch", watch)
-        if dryRun { record.add("dryRun", true) }
-        fill(&record)
-        do { try journal.write(record) } catch { log("journal: \(error.description)") }
-    }
-
-    private func journalDecision(_ decision: Decision, consulIndex: UInt64?, digest: String, time: Double, action: String?, outcome: Outcome?, duration: Double?, retryAttempt: Int? = nil) {
-        journalRecord(event: "decision", time: time) { record in
-            record.add("consulIndex", consulIndex)
-            record.add("digest", digest)
-            record.add("incident", decision.id)
-            record.add("target", decision.target)
-            record.add("decision", decision.name)
-            if let retryAttempt {
-                record.add("reason", "retrying a spooled action (attempt \(retryAttempt))")
-                record.add("retry", true)
-            } else {
-                record.add("reason", decision.reason)
-            }
-            if let action { record.add("action", action) }
-            if let outcome {
-                record.add("outcome", outcome.label)
-                record.add("detail", outcome.detail)
-            }
-            if let duration { record.add("duration", (duration * 1000).rounded() / 1000) }
-        }
     }
 }

@@ -157,7 +157,8 @@ public struct PolicyEngine: Sendable {
         for incident in delivery.incidents {
             let policy = settings(incident)
             var record = state.targets[incident.id]!
-            let verdict = verdict(for: &record, policy: policy, breaker: state.breaker, now: now)
+            let unknown = Self.releaseExpiredClaim(&record, now: now)
+            let verdict = verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
             switch verdict {
             case .act:
                 record.acted = true
@@ -177,9 +178,29 @@ public struct PolicyEngine: Sendable {
             record.lastDecision = Decision(id: incident.id, target: incident.target, verdict: verdict, incident: nil).name
             record.lastDecisionAt = now
             state.targets[incident.id] = record
-            decisions.append(Decision(id: incident.id, target: incident.target, verdict: verdict, incident: incident))
+            var decision = Decision(id: incident.id, target: incident.target, verdict: verdict, incident: incident)
+            if let unknown, case .act = verdict { decision.note = unknown }
+            decisions.append(decision)
         }
+        state.pruneResolved(now: now)
         return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped)
+    }
+
+    /// A claim that expired while the target was still marked acted on means its actor died
+    /// (SIGKILL, an agent restart) before recording an outcome: the outcome is unknown, so the
+    /// target is decided afresh (threshold and budget, as any failure) instead of being
+    /// a duplicate for ever. Returns the reason to journal when it is.
+    static func releaseExpiredClaim(_ record: inout HealState.TargetRecord, now: Double) -> String? {
+        guard record.acted, let by = record.claimedBy, let until = record.claimedUntil, until <= now else { return nil }
+        record.acted = false
+        record.claimedBy = nil
+        record.claimedUntil = nil
+        return unknownOutcomeReason(by: by, expiredAt: until)
+    }
+
+    /// The journal's reason for acting again after an actor vanished.
+    public static func unknownOutcomeReason(by: String, expiredAt: Double) -> String {
+        "previous actor \(by) did not record an outcome before its claim expired at \(Timestamp.iso8601(expiredAt)); acting again"
     }
 
     /// Closes an open circuit when the target has been passing for its reset period.
@@ -192,7 +213,9 @@ public struct PolicyEngine: Sendable {
         return true
     }
 
-    private func verdict(for record: inout HealState.TargetRecord, policy: PolicySettings, breaker: HealState.Breaker?, now: Double) -> Decision.Verdict {
+    /// `outcomeUnknown`: the last action's actor vanished; its claim already waited longer than
+    /// a cooldown is meant to, so the cooldown does not apply (the budget does).
+    private func verdict(for record: inout HealState.TargetRecord, policy: PolicySettings, breaker: HealState.Breaker?, now: Double, outcomeUnknown: Bool = false) -> Decision.Verdict {
         if record.baseline { return .skip(.baseline) }
         if record.acted {
             if let by = record.claimedBy, by != claimant, let until = record.claimedUntil, until > now { return .skip(.inFlight(by: by)) }
@@ -212,7 +235,7 @@ public struct PolicyEngine: Sendable {
         }
         record.remediations.removeAll { now - $0 > policy.budget.window }
         if record.remediations.count >= policy.budget.maximum { return .escalate }
-        if let last = record.lastActionAt, now - last < policy.cooldown {
+        if !outcomeUnknown, let last = record.lastActionAt, now - last < policy.cooldown {
             return .skip(.cooldown(remaining: policy.cooldown - (now - last)))
         }
         return .act

@@ -111,6 +111,27 @@ public struct HealState: Sendable, Equatable {
             && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time) && lhs.downNodes == rhs.downNodes
     }
 
+    /// How long a target that resolved is remembered (docs/operations.md): long past any
+    /// budget window, so forgetting it changes no decision, and the state does not grow with
+    /// every target that ever failed.
+    public static let resolvedRetention: Double = 7 * 86_400
+
+    /// Forgets targets that have been quiet (passing, or silenced and never failing) for longer
+    /// than `retention`, with no open circuit, no claim and no remediation inside it. Returns
+    /// how many were forgotten.
+    @discardableResult
+    public mutating func pruneResolved(now: Double, retention: Double = resolvedRetention) -> Int {
+        let horizon = now - retention
+        let stale = targets.values.filter { record in
+            !record.failing && record.claimedBy == nil && record.circuitOpenSince == nil
+                && (record.passingSince ?? record.lastDecisionAt) < horizon
+                && (record.lastActionAt ?? -Double.infinity) < horizon
+                && record.remediations.allSatisfy { $0 < horizon }
+        }
+        for record in stale { targets[record.id] = nil }
+        return stale.count
+    }
+
     /// Open incidents: targets failing now.
     public var openTargets: [TargetRecord] { targets.values.filter(\.failing).sorted { $0.id < $1.id } }
 
@@ -249,8 +270,8 @@ public struct HealState: Sendable, Equatable {
             for (name, entry) in watches {
                 guard case .object(let fields) = entry else { throw .shape("watch \(name) is not an object") }
                 self.watches[name] = WatchRecord(
-                    lastIndex: fields["lastIndex"]?.uint64, deliveries: fields["deliveries"]?.int ?? 0,
-                    lastDelivery: fields["lastDelivery"]?.double ?? 0)
+                    lastIndex: fields["lastIndex"]?.uint64, deliveries: try Self.count(fields["deliveries"], "watch \(name) deliveries"),
+                    lastDelivery: try Self.time(fields["lastDelivery"], "watch \(name) lastDelivery") ?? 0)
             }
         }
         if case .object(let targets)? = root["targets"] {
@@ -258,27 +279,29 @@ public struct HealState: Sendable, Equatable {
                 guard case .object(let f) = entry else { throw .shape("target \(id) is not an object") }
                 var record = TargetRecord(id: id, target: f["target"]?.string ?? id, watch: f["watch"]?.string ?? "default", now: 0)
                 record.failing = f["failing"]?.bool ?? false
-                record.failingSince = f["failingSince"]?.double
-                record.deliveriesFailing = f["deliveriesFailing"]?.int ?? 0
+                record.failingSince = try Self.time(f["failingSince"], "target \(id) failingSince")
+                record.deliveriesFailing = try Self.count(f["deliveriesFailing"], "target \(id) deliveriesFailing")
                 record.baseline = f["baseline"]?.bool ?? false
                 record.acted = f["acted"]?.bool ?? false
-                record.lastActionAt = f["lastActionAt"]?.double
-                if case .array(let times)? = f["remediations"] { record.remediations = times.compactMap(\.double) }
-                record.circuitOpenSince = f["circuitOpenSince"]?.double
-                record.circuitReset = f["circuitReset"]?.double
-                record.passingSince = f["passingSince"]?.double
-                record.claimedUntil = f["claimedUntil"]?.double
+                record.lastActionAt = try Self.time(f["lastActionAt"], "target \(id) lastActionAt")
+                if case .array(let times)? = f["remediations"] {
+                    for time in times { if let time = try Self.time(time, "target \(id) remediations") { record.remediations.append(time) } }
+                }
+                record.circuitOpenSince = try Self.time(f["circuitOpenSince"], "target \(id) circuitOpenSince")
+                record.circuitReset = try Self.time(f["circuitReset"], "target \(id) circuitReset")
+                record.passingSince = try Self.time(f["passingSince"], "target \(id) passingSince")
+                record.claimedUntil = try Self.time(f["claimedUntil"], "target \(id) claimedUntil")
                 record.claimedBy = f["claimedBy"]?.string
                 record.lastDecision = f["lastDecision"]?.string ?? ""
-                record.lastDecisionAt = f["lastDecisionAt"]?.double ?? 0
+                record.lastDecisionAt = try Self.time(f["lastDecisionAt"], "target \(id) lastDecisionAt") ?? 0
                 self.targets[id] = record
             }
         }
         if case .array(let names)? = root["knownServices"] { knownServices = Set(names.compactMap(\.string)) }
         if case .array(let entries)? = root["recentFailures"] {
-            recentFailures = entries.compactMap { entry in
-                guard case .object(let f) = entry, let id = f["id"]?.string, let time = f["time"]?.double else { return nil }
-                return (id, time)
+            for entry in entries {
+                guard case .object(let f) = entry, let id = f["id"]?.string, let time = try Self.time(f["time"], "recentFailures \(id)") else { continue }
+                recentFailures.append((id, time))
             }
         }
         if case .object(let nodes)? = root["downNodes"] {
@@ -298,7 +321,7 @@ public struct HealState: Sendable, Equatable {
                     checkName: f["checkName"]?.string ?? "", output: f["output"]?.string ?? "", consulIndex: f["consulIndex"]?.uint64)
             }
         }
-        if case .object(let f)? = root["breaker"], let trippedAt = f["trippedAt"]?.double {
+        if case .object(let f)? = root["breaker"], let trippedAt = try Self.time(f["trippedAt"], "breaker trippedAt") {
             var names: [String] = []
             if case .array(let list)? = f["targets"] { names = list.compactMap(\.string) }
             breaker = Breaker(trippedAt: trippedAt, targets: names)
@@ -306,10 +329,40 @@ public struct HealState: Sendable, Equatable {
     }
 }
 
+extension HealState {
+    /// Times (Unix seconds) and durations beyond this are not ones we wrote: the file is corrupt
+    /// (and `1e300` would overflow every conversion to a date or an integer).
+    static let largestTime = 1e11
+
+    /// A time field: absent or null is nil; anything but a number within ``largestTime`` is a
+    /// corrupt file, moved aside rather than misread.
+    static func time(_ value: JSONValue?, _ name: String) throws(DecodeError) -> Double? {
+        guard let value else { return nil }
+        if case .null = value { return nil }
+        guard let number = value.double, abs(number) <= largestTime else { throw .shape("\(name) is not a time in seconds") }
+        return number
+    }
+
+    /// A counter: absent is 0; anything but a non-negative integer is a corrupt file.
+    static func count(_ value: JSONValue?, _ name: String) throws(DecodeError) -> Int {
+        guard let value else { return 0 }
+        guard let number = value.int, number >= 0 else { throw .shape("\(name) is not a count") }
+        return number
+    }
+}
+
 extension JSONValue {
     var string: String? { if case .string(let text) = self { return text } else { return nil } }
     var bool: Bool? { if case .bool(let flag) = self { return flag } else { return nil } }
-    var double: Double? { if case .number(let text) = self { return Double(text) } else { return nil } }
-    var int: Int? { if case .number(let text) = self { return Int(text) ?? Double(text).map { Int($0) } } else { return nil } }
+    /// A finite number (`1e999` reads as infinity in Swift: not a value any field can hold).
+    var double: Double? {
+        if case .number(let text) = self, let value = Double(text), value.isFinite { return value } else { return nil }
+    }
+    /// An integer; nil for one outside `Int`'s range (`1e300`), never a trap.
+    var int: Int? {
+        guard case .number(let text) = self else { return nil }
+        if let value = Int(text) { return value }
+        return Double(text).flatMap { Int(exactly: $0.rounded(.towardZero)) }
+    }
     var uint64: UInt64? { if case .number(let text) = self { return UInt64(text) } else { return nil } }
 }

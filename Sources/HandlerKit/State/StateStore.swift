@@ -6,9 +6,15 @@ import Platform
 /// ```
 /// <dir>/state.json      the policy state (HealState), replaced atomically, mode 0600
 /// <dir>/state.lock      flock(2) lock guarding every read-modify-write of the directory
-/// <dir>/spool/*.json    actions that failed and will be retried (one file per incident)
+/// <dir>/spool/*.json    actions that failed and will be retried, or are being run (one file per
+///                       incident, named by a hash of its key, the key inside)
+/// <dir>/spool/quarantine/  entries whose name does not match their key: never run
 /// <dir>/dead-letter/    payloads that could not be read, with their CONSUL_INDEX and time
 /// ```
+///
+/// The directory must be private to its user (not group- or world-writable, not owned by
+/// another user), as ssh's `StrictModes` requires of `~/.ssh`: whoever can write to it can
+/// plant spool entries, which run actions.
 public final class StateStore: Sendable {
     public let directory: String
     /// How long to wait for another handler's lock.
@@ -20,6 +26,14 @@ public final class StateStore: Sendable {
     public var lockPath: String { directory + "/state.lock" }
     public var spoolDirectory: String { directory + "/spool" }
     public var deadLetterDirectory: String { directory + "/dead-letter" }
+    public var quarantineDirectory: String { spoolDirectory + "/quarantine" }
+
+    /// Dead letters kept at most (the oldest beyond go, with a warning): any local process that
+    /// can deliver can otherwise fill the disk.
+    public static let deadLetterMaximumCount = 100
+    public static let deadLetterMaximumBytes = 64 << 20
+    /// Temporary files older than this were left by a killed writer and are swept.
+    public static let temporaryFileAge: Double = 3600
 
     /// Opens (creating, mode 0700) a state directory. An unwritable directory is an error, never
     /// a silent fall-back to stateless operation.
@@ -30,10 +44,13 @@ public final class StateStore: Sendable {
         self.warn = warn
         if readOnly {
             guard FileIO.exists(directory) else { throw SystemError("open", path: directory, errno: Errno.noSuchFile) }
+            try FileIO.checkPrivateDirectory(directory)
             return
         }
         try AtomicFile.createDirectory(directory, mode: 0o700)
+        try FileIO.checkPrivateDirectory(directory)
         try AtomicFile.createDirectory(spoolDirectory, mode: 0o700)
+        try FileIO.checkPrivateDirectory(spoolDirectory)
         // Prove the directory is writable now rather than after acting.
         let lock = try Self.lock(lockPath, timeout: lockTimeout)
         lock.release()
@@ -62,6 +79,7 @@ public final class StateStore: Sendable {
     public func update<T>(persist: Bool = true, _ body: (inout HealState) throws(SystemError) -> T) throws(SystemError) -> T {
         let lock = try Self.lock(lockPath, timeout: lockTimeout)
         defer { lock.release() }
+        if persist { sweepTemporaryFiles() }
         var state = try load(repair: persist)
         let before = state
         let result = try body(&state)
@@ -75,12 +93,29 @@ public final class StateStore: Sendable {
     /// `explain`: a consistent snapshot, thanks to rename). A corrupt file is an error here.
     public func snapshot() throws(SystemError) -> HealState { try load(repair: false) }
 
+    /// Removes what writers killed mid-write left behind (their temporary files), once old
+    /// enough that no live writer can still own them. Called under the lock.
+    func sweepTemporaryFiles() {
+        let now = Time.wallSeconds()
+        for directory in [directory, spoolDirectory, deadLetterDirectory] {
+            for name in AtomicFile.sweepTemporaryFiles(in: directory, olderThan: Self.temporaryFileAge, now: now) {
+                warn("removed \(directory)/\(name), a temporary file left by a handler killed while writing")
+            }
+        }
+    }
+
     /// Loads the state; a missing file is an empty state. A corrupt one is, when `repair`, moved
     /// aside with a warning and replaced by an empty state (whose first delivery is then a
     /// baseline). A file of a newer format is never touched: it is an error.
     private func load(repair: Bool) throws(SystemError) -> HealState {
         guard FileIO.exists(statePath) else { return HealState() }
-        let bytes = try FileIO.readFile(statePath)
+        let bytes: [UInt8]
+        do throws(SystemError) {
+            bytes = try FileIO.readRegularFile(statePath, limit: FileIO.maximumInputSize).bytes
+        } catch where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
+            // Not a file we wrote (a link or a FIFO planted there): the same as a corrupt one.
+            bytes = []
+        }
         do {
             return try HealState(decoding: bytes)
         } catch .newerVersion(let version) {
@@ -112,8 +147,14 @@ public final class StateStore: Sendable {
         public var lastError: String
     }
 
-    /// The file name for a spool key (safe characters only).
+    /// The file name for a spool key: fixed length whatever the key (a 300-character service
+    /// name would exceed NAME_MAX), from the key's SHA-256; the key itself is inside the file.
     static func fileName(_ key: String) -> String {
+        String(SHA256.hex(key).prefix(32)) + ".json"
+    }
+
+    /// The name spool entries had before names were hashed (read, then renamed, never written).
+    static func legacyFileName(_ key: String) -> String {
         PercentEncoding.encode(key).replacingPercent() + ".json"
     }
 
@@ -137,12 +178,20 @@ public final class StateStore: Sendable {
         if FileIO.exists(path) { try AtomicFile.remove(path) }
     }
 
-    /// Every spooled entry (unreadable ones are reported and skipped, never deleted).
+    /// Every spooled entry. Unreadable ones are reported and skipped, never deleted; one whose
+    /// file name does not match its key (copied, renamed or planted) or that is not a regular
+    /// file is moved to `spool/quarantine/` with a warning and never run.
     public func spool() throws(SystemError) -> [SpoolEntry] {
         var entries: [SpoolEntry] = []
         for name in try AtomicFile.listDirectory(spoolDirectory).sorted() where name.hasSuffix(".json") && !name.hasPrefix(".") {
             let path = spoolDirectory + "/" + name
-            let bytes = try FileIO.readFile(path)
+            let bytes: [UInt8]
+            do throws(SystemError) {
+                bytes = try FileIO.readRegularFile(path, limit: FileIO.maximumInputSize).bytes
+            } catch where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
+                try quarantine(name, because: "it is not a regular file")
+                continue
+            }
             guard case .object(let f)? = try? JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
                 let key = f["key"]?.string, let route = f["route"]?.string, let id = f["incidentID"]?.string,
                 let incident = f["incident"]?.string
@@ -150,11 +199,27 @@ public final class StateStore: Sendable {
                 warn("spool entry \(path) is unreadable; left in place")
                 continue
             }
+            if name != Self.fileName(key) {
+                guard name == Self.legacyFileName(key) else {
+                    try quarantine(name, because: "its name does not match its key \(key)")
+                    continue
+                }
+                // Written by an older version: give it its hashed name.
+                try AtomicFile.rename(path, to: spoolDirectory + "/" + Self.fileName(key))
+            }
             entries.append(SpoolEntry(
                 key: key, watch: f["watch"]?.string ?? "", route: route, incidentID: id, incidentJSON: Array(incident.utf8), attempts: f["attempts"]?.int ?? 0,
                 firstFailure: f["firstFailure"]?.double ?? 0, lastError: f["lastError"]?.string ?? ""))
         }
         return entries
+    }
+
+    /// Moves a spool entry aside, where nothing runs it.
+    private func quarantine(_ name: String, because reason: String) throws(SystemError) {
+        try AtomicFile.createDirectory(quarantineDirectory, mode: 0o700)
+        let destination = quarantineDirectory + "/" + name
+        try AtomicFile.rename(spoolDirectory + "/" + name, to: destination)
+        warn("spool entry \(spoolDirectory)/\(name) was moved to \(destination) and will not be run: \(reason)")
     }
 
     // MARK: Dead letters
@@ -177,7 +242,36 @@ public final class StateStore: Sendable {
         }
         writer.append(raw: "\n")
         try AtomicFile.write(writer.bytes, to: base + ".json", mode: 0o600)
+        pruneDeadLetters(keeping: base + ".payload")
         return base + ".payload"
+    }
+
+    /// Keeps at most ``deadLetterMaximumCount`` dead letters and ``deadLetterMaximumBytes``
+    /// bytes of them, removing the oldest first (never `newest`) and saying so.
+    func pruneDeadLetters(keeping newest: String, maximumCount: Int = deadLetterMaximumCount, maximumBytes: Int = deadLetterMaximumBytes) {
+        let names = deadLetters()
+        var sizes: [String: Int] = [:]
+        var total = 0
+        for name in names {
+            let base = deadLetterDirectory + "/" + name.dropLast(".payload".count)
+            let size = (FileIO.regularFileInfo(base + ".payload")?.size ?? 0) + (FileIO.regularFileInfo(base + ".json")?.size ?? 0)
+            sizes[name] = size
+            total += size
+        }
+        var count = names.count
+        var removed: [String] = []
+        for name in names where count > maximumCount || total > maximumBytes {
+            let payload = deadLetterDirectory + "/" + name
+            if payload == newest { continue }
+            try? AtomicFile.remove(payload)
+            try? AtomicFile.remove(String(payload.dropLast(".payload".count)) + ".json")
+            count -= 1
+            total -= sizes[name] ?? 0
+            removed.append(name)
+        }
+        if !removed.isEmpty {
+            warn("removed \(removed.count) oldest dead letter(s) from \(deadLetterDirectory) (\(removed[0])\(removed.count > 1 ? " to \(removed[removed.count - 1])" : "")) to keep at most \(maximumCount) files and \(maximumBytes >> 20) MiB")
+        }
     }
 
     /// Dead-letter payload files, oldest first.

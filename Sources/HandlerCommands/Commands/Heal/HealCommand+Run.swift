@@ -14,9 +14,13 @@ extension HealCommand {
         for input in try Input.read(files: options.operands, stdinIsTerminal: context.stdinIsTerminal) {
             if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
             let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
-            do {
-                failed = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)).failed || failed
-            } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+            let report: Healer.Report
+            do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
+                throw CommandError(.ioError, "state directory: \(error.description)")
+            }
+            // After the outcome is in the state: the journal failing is exit 74, never silent.
+            if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+            failed = report.failed || failed
         }
         return failed ? .actionFailed : .success
     }
@@ -25,15 +29,18 @@ extension HealCommand {
     static func flush(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
         guard let store = try openStore(options, config: config, context: context, log: log) else { throw .usage("flush needs a state directory") }
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
+        let report: Healer.Report
+        let others: Int
         do {
-            let report = try healer.flush()
-            let others = try store.spool().filter { $0.watch != healer.watch }.count
-            var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
-            if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
-            if options.dryRun { line += " (dry run: nothing was run)" }
-            context.print(line)
-            return report.failed ? .actionFailed : .success
+            report = try healer.flush()
+            others = try store.spool().filter { $0.watch != healer.watch }.count
         } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+        if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+        var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
+        if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
+        if options.dryRun { line += " (dry run: nothing was run)" }
+        context.print(line)
+        return report.failed ? .actionFailed : .success
     }
 
     /// What to select from a payload: the configuration's criteria, and `--type` if given.

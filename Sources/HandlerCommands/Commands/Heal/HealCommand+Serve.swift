@@ -49,6 +49,7 @@ extension HealCommand {
                 do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                     throw CommandError(.ioError, "state directory: \(error.description)")
                 }
+                if let error = report.journalError { log("journal: \(error.description)") }
                 answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                     object.field("consulIndex", consulIndex)
                     object.field("selected", chosen.checks.count)

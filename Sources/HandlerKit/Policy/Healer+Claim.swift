@@ -1,0 +1,91 @@
+import ConsulWatch
+import Platform
+
+extension Healer {
+    /// What phase 1 decided and claimed for one delivery.
+    struct Claim: Sendable {
+        var decisions: [Decision]
+        /// True when the delivery only established the baseline.
+        var baseline = false
+        /// The targets that tripped the blast-radius breaker in this delivery (alert once).
+        var breakerTripped: [String]?
+        /// Spooled actions claimed for a retry in this run.
+        var retries: [Work] = []
+        /// Where each remediation decided now was spooled as running, by incident ID.
+        var spoolKeys: [String: String] = [:]
+    }
+
+    /// Phase 1, under the state lock: decides the delivery, claims the targets to act on, picks
+    /// up this watch's spooled retries (and runs whose actor died), and spools each remediation as
+    /// running before it starts, so that a handler killed while acting leaves it behind.
+    /// Without a state (`--no-state`) every failing target is acted on.
+    func claim(_ delivery: Delivery, isFlush: Bool, now: Double, down: DownNodes = DownNodes()) throws(SystemError) -> Claim {
+        guard let store else {
+            return Claim(decisions: delivery.incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
+                + delivery.silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) })
+        }
+        let engine = self.engine
+        let routing = self.routing
+        let claimant = self.claimant
+        let claimUntil = now + claimDuration
+        let watch = self.watch
+        let dryRun = self.dryRun
+        return try store.update(persist: !dryRun) { (state) throws(SystemError) -> Claim in
+            // A flush decides only the down nodes whose services are known at last.
+            let result = isFlush && delivery.incidents.isEmpty
+                ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+            if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
+            var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
+            guard !dryRun else { return claim }
+            // Targets acted on anew in this delivery are not also retried from the spool.
+            let decidedNow = Set(result.decisions.filter(\.verdict.runsActions).map(\.id))
+            for entry in try store.spool() where entry.watch == watch {
+                guard var record = state.targets[entry.incidentID], record.failing else {
+                    try store.removeSpool(key: entry.key)
+                    continue
+                }
+                if decidedNow.contains(entry.incidentID) { continue }
+                var note: String?
+                if entry.attempts == 0 {
+                    // Written before a remediation ran: ours to run only once its actor's claim
+                    // expired with no outcome (the actor was killed).
+                    guard record.acted, let by = record.claimedBy, let until = record.claimedUntil, until <= now else { continue }
+                    note = PolicyEngine.unknownOutcomeReason(by: by, expiredAt: until)
+                    record.remediations.append(now)  // it counts against the budget
+                    record.lastActionAt = now
+                } else if let until = record.claimedUntil, until > now, let by = record.claimedBy, by != claimant {
+                    continue
+                }
+                guard let incident = Incident(json: entry.incidentJSON), let route = routing.route(named: entry.route) else { continue }
+                record.claimedBy = claimant
+                record.claimedUntil = claimUntil
+                state.targets[entry.incidentID] = record
+                claim.retries.append(Work(kind: .retry(entry), incident: incident, route: route, note: note))
+            }
+            for decision in result.decisions {
+                guard case .act = decision.verdict, let incident = decision.incident, let route = routing.route(for: incident) else { continue }
+                let key = Self.spoolKey(watch: watch, id: decision.id, failingSince: state.targets[decision.id]?.failingSince ?? now)
+                try store.writeSpool(StateStore.SpoolEntry(
+                    key: key, watch: watch, route: route.name, incidentID: decision.id, incidentJSON: incident.json,
+                    attempts: 0, firstFailure: now, lastError: ""))
+                claim.spoolKeys[decision.id] = key
+            }
+            return claim
+        }
+    }
+
+    /// The spool key of one failure of one target (a later failure gets another).
+    static func spoolKey(watch: String, id: String, failingSince: Double) -> String {
+        "\(watch)/\(id)@\(Int(failingSince * 1000))"
+    }
+}
+
+extension Decision.Verdict {
+    /// True for the verdicts that run a route's actions (`act`, `escalate`).
+    public var runsActions: Bool {
+        switch self {
+        case .act, .escalate: return true
+        case .skip, .resolved: return false
+        }
+    }
+}

@@ -21,10 +21,23 @@ extension HealCommand {
         let store = try openStore(options, config: config, context: context, log: log)
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         let selection = selectionOptions(config, options: options)
+        // The handler's own TTL check: updated after each delivery, and refreshed with the last
+        // status before half its TTL passes while no delivery comes.
+        let selfCheck = options.dryRun ? nil : try Self.selfCheck(config, context: context)
+        var lastSummary = SelfCheck.Summary()
+        var lastUpdate = -Double.infinity
+        func updateSelfCheck(_ summary: SelfCheck.Summary) {
+            guard let selfCheck else { return }
+            lastSummary = summary
+            lastUpdate = Time.monotonicSeconds()
+            log(selfCheck.update(summary).line)
+        }
+        updateSelfCheck(lastSummary)
         context.print("listening on http://\(host):\(listener.port)/")
         while true {
             let next: (HTTPListener.Request, (Int, String, [UInt8]) -> Void)?
             do { next = try listener.next(maximumBody: FileIO.maximumInputSize, timeout: 30) } catch { throw CommandError(.ioError, error.description) }
+            if let selfCheck, Time.monotonicSeconds() - lastUpdate >= selfCheck.ttl / 2 { updateSelfCheck(lastSummary) }
             guard let (request, respond) = next else { continue }
             func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) {
                 var writer = JSONWriter()
@@ -44,12 +57,21 @@ extension HealCommand {
             let input = Input(name: "http", bytes: request.body)
             do throws(CommandError) {
                 if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
-                let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
+                let chosen: Selection
+                do { chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log).excludingCheck(selfCheck?.id) } catch {
+                    var summary = SelfCheck.Summary()
+                    if error.exitCode == .dataError { summary.deadLetters = 1 }
+                    updateSelfCheck(summary)
+                    throw error
+                }
                 let report: Healer.Report
                 do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                     throw CommandError(.ioError, "state directory: \(error.description)")
                 }
                 if let error = report.journalError { log("journal: \(error.description)") }
+                var summary = SelfCheck.Summary()
+                summary.add(report)
+                updateSelfCheck(summary)
                 answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                     object.field("consulIndex", consulIndex)
                     object.field("selected", chosen.checks.count)

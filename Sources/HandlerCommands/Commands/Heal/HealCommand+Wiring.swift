@@ -16,10 +16,24 @@ extension HealCommand {
     /// Builds the routes' actions (resolving Jenkins secrets) and the healer.
     static func makeHealer(_ config: HealConfig, store: StateStore?, options: Options, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> Healer {
         let routing = try routingTable(config, context: context)
-        return Healer(
+        var healer = Healer(
             routing: routing, groupBy: config.groupBy, watch: watchName(config), blastRadius: config.blastRadius,
             store: store, journal: try journal(config, options: options), concurrency: config.concurrency, timeout: config.timeout,
             dryRun: options.dryRun, log: log)
+        ConsulWiring.wire(&healer, agent: try consulAgent(config, context: context), nodeFailures: config.nodeFailures)
+        return healer
+    }
+
+    /// The Consul agent of the configuration (`consul` over the CONSUL_* environment).
+    static func consulAgent(_ config: HealConfig, context: CommandContext) throws(CommandError) -> ConsulAgent {
+        let overrides = ConsulOverrides(address: config.consul.address, tokenFile: config.consul.tokenFile, caFile: config.consul.caFile, timeout: config.consul.timeout)
+        return try ConsulWiring.agent(overrides: overrides, flagAddress: nil, environment: context.environment, explicitExit: .configError)
+    }
+
+    /// The handler's own TTL check, when the configuration asks for one.
+    static func selfCheck(_ config: HealConfig, context: CommandContext) throws(CommandError) -> SelfCheck? {
+        guard let spec = config.selfCheck else { return nil }
+        return SelfCheck(id: spec.id, name: spec.name, ttl: spec.ttl, reporter: try consulAgent(config, context: context))
     }
 
     /// The watch's name in the state and the journal.

@@ -68,7 +68,7 @@ public enum AtomicFile {
     static func appendWhole(fd: Int32, _ bytes: [UInt8], name: String) throws(SystemError) {
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + written, raw.count - written) }
+            let n = bytes.withUnsafeBytes { raw in LibC.write(fd, raw.baseAddress! + written, raw.count - written) }
             if n < 0 {
                 let code = errno
                 if code == EINTR { continue }
@@ -107,7 +107,7 @@ public enum AtomicFile {
 
     /// Renames `source` to `destination`, atomically replacing any file already there.
     public static func rename(_ source: String, to destination: String) throws(SystemError) {
-        guard Glibc.rename(source, destination) == 0 else {
+        guard LibC.rename(source, destination) == 0 else {
             throw SystemError("rename \(source) to", path: destination)
         }
     }
@@ -165,7 +165,7 @@ extension FileIO {
 
     /// Flushes a descriptor's data and metadata to disk.
     public static func sync(fd: Int32, name: String) throws(SystemError) {
-        while Glibc.fsync(fd) != 0 {
+        while LibC.fsync(fd) != 0 {
             if errno == EINTR { continue }
             throw SystemError("fsync", path: name)
         }

@@ -26,7 +26,7 @@ public enum FileIO {
                 buffer.append(contentsOf: [UInt8](repeating: 0, count: min(buffer.count, limit + 1 - buffer.count)))
             }
             let n = buffer.withUnsafeMutableBytes { raw in
-                Glibc.read(fd, raw.baseAddress! + count, raw.count - count)
+                LibC.read(fd, raw.baseAddress! + count, raw.count - count)
             }
             if n < 0 {
                 if errno == EINTR { continue }
@@ -50,7 +50,7 @@ public enum FileIO {
     /// Opens a file, retrying on EINTR; always adds `O_CLOEXEC` so children never inherit it.
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws(SystemError) -> Int32 {
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = LibC.open(path, flags | O_CLOEXEC, mode)
             if fd >= 0 { return fd }
             if errno == EINTR { continue }
             throw SystemError("open", path: path)
@@ -62,7 +62,7 @@ public enum FileIO {
     public static func writeAll(fd: Int32, _ bytes: [UInt8], name: String) throws(SystemError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
+            let n = bytes.withUnsafeBytes { raw in LibC.write(fd, raw.baseAddress! + offset, raw.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw SystemError("write", path: name)
@@ -90,7 +90,7 @@ public enum FileIO {
 
     /// Closes a descriptor (errors from close are not actionable here).
     public static func closeDescriptor(_ fd: Int32) {
-        _ = Glibc.close(fd)
+        _ = LibC.close(fd)
     }
 
     /// True when `path` exists.

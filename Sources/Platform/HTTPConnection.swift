@@ -12,12 +12,8 @@ import Synchronization
 ///
 /// Not thread-safe: one request at a time; pools hand connections to one thread at a time.
 public final class HTTPConnection {
-    /// A response: status, header fields in order, body.
-    public struct Response: Sendable {
-        public var status: Int
-        public var headers: [(name: String, value: String)]
-        public var body: [UInt8]
-    }
+    /// A response: status, header fields in order, body (framing decoded by `HTTPMessage`).
+    public typealias Response = HTTPMessage.Response
 
     /// Why a request got no response.
     public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
@@ -44,17 +40,23 @@ public final class HTTPConnection {
     public let tls: Bool
     private var fd: Int32 = -1
     private var ssl: OpaquePointer?
-    private var buffer: [UInt8] = []
+    private var decoder: HTTPMessage.ResponseDecoder
+    private var scratch = [UInt8](repeating: 0, count: 16 << 10)
     /// False once the peer said `Connection: close` or the body was delimited by EOF.
     public private(set) var reusable = true
     /// Requests answered on this connection.
     public private(set) var requests = 0
 
     /// Opens a connection (TCP connect, then the TLS handshake with certificate and host name
-    /// verification against the system's roots, or `caFile`).
+    /// verification against the system's roots, or `caFile`). A response body over
+    /// `maximumResponseSize` is an error, whatever its framing.
     /// `unixSocket` connects to that unix-domain socket instead of `host:port` (`host` then only
     /// names the `Host` header); `serverName` replaces `host` for SNI and certificate verification.
-    public init(host: String, port: Int, tls: Bool, caFile: String? = nil, deadline: Double, unixSocket: String? = nil, serverName: String? = nil) throws(Failure) {
+    public init(
+        host: String, port: Int, tls: Bool, caFile: String? = nil, deadline: Double, unixSocket: String? = nil, serverName: String? = nil,
+        maximumResponseSize: Int = HTTPMessage.defaultMaximumBodySize
+    ) throws(Failure) {
+        decoder = HTTPMessage.ResponseDecoder(maximumBodySize: maximumResponseSize)
         self.host = host
         self.port = port
         self.tls = tls
@@ -63,7 +65,7 @@ public final class HTTPConnection {
             do {
                 ssl = try TLS.shared().handshake(fd: fd, host: serverName ?? host, caFile: caFile, deadline: deadline)
             } catch {
-                Glibc.close(fd)
+                LibC.close(fd)
                 fd = -1
                 throw error
             }
@@ -76,7 +78,7 @@ public final class HTTPConnection {
     public func close() {
         if let ssl { TLS.loaded?.free(ssl) }
         ssl = nil
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { LibC.close(fd) }
         fd = -1
         reusable = false
     }
@@ -90,8 +92,7 @@ public final class HTTPConnection {
         if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
         try write(Array(head.utf8) + body, deadline: deadline)
-        var response = try readResponse(method: method, deadline: deadline)
-        while (100..<200).contains(response.status) { response = try readResponse(method: method, deadline: deadline) }
+        let response = try readResponse(method: method, deadline: deadline)
         requests += 1
         return response
     }
@@ -103,97 +104,38 @@ public final class HTTPConnection {
 
     // MARK: Reading
 
+    /// Moves bytes from the socket to the decoder until it has the final response (interim
+    /// 1xx responses are skipped by the decoder).
     private func readResponse(method: String, deadline: Double) throws(Failure) -> Response {
-        var headerEnd: Int?
-        while headerEnd == nil {
-            headerEnd = Self.find([13, 10, 13, 10], in: buffer)
-            if headerEnd == nil {
-                if buffer.count > 64 * 1024 { throw .broken("response header larger than 64 KiB") }
-                guard try fill(deadline: deadline) else {
-                    throw .broken(buffer.isEmpty && requests > 0 ? "connection closed by peer" : "connection closed before the response was complete")
-                }
-            }
-        }
-        let headText = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
-        buffer.removeSubrange(..<(headerEnd! + 4))
-        var lines = headText.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
-        let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
-            throw .broken("not an HTTP response")
-        }
-        var headers: [(name: String, value: String)] = []
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            headers.append((String(line[..<colon]), String(value.reversed().drop { $0 == " " || $0 == "\t" }.reversed())))
-        }
-        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name }?.value }
-        if header("connection")?.lowercased().contains("close") == true || statusLine[0] == "HTTP/1.0" { reusable = false }
-        if (100..<200).contains(status) { return Response(status: status, headers: headers, body: []) }
-        var body: [UInt8] = []
-        if method == "HEAD" || status == 204 || status == 304 {
-            // No body.
-        } else if header("transfer-encoding")?.lowercased().contains("chunked") == true {
-            body = try readChunked(deadline: deadline)
-        } else if let lengthText = header("content-length") {
-            guard let length = Int(lengthText), length >= 0, length <= 256 << 20 else { throw .broken("bad Content-Length \(lengthText)") }
-            while buffer.count < length {
-                guard try fill(deadline: deadline) else { throw .broken("connection closed inside the body") }
-            }
-            body = Array(buffer[..<length])
-            buffer.removeSubrange(..<length)
-        } else {
-            while try fill(deadline: deadline) {}
-            body = buffer
-            buffer = []
-            reusable = false
-        }
-        return Response(status: status, headers: headers, body: body)
-    }
-
-    private func readChunked(deadline: Double) throws(Failure) -> [UInt8] {
-        var body: [UInt8] = []
+        decoder.requestMethod = method
         while true {
-            var lineEnd = Self.find([13, 10], in: buffer)
-            while lineEnd == nil {
-                guard try fill(deadline: deadline) else { throw .broken("connection closed inside a chunked body") }
-                lineEnd = Self.find([13, 10], in: buffer)
-            }
-            let sizeText = String(decoding: buffer[..<lineEnd!], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
-            guard let size = Int(sizeText.trimmingSpaces(), radix: 16), size >= 0 else { throw .broken("bad chunk size") }
-            buffer.removeSubrange(..<(lineEnd! + 2))
-            if size == 0 {
-                // Trailer fields, then an empty line.
-                while true {
-                    var end = Self.find([13, 10], in: buffer)
-                    while end == nil {
-                        guard try fill(deadline: deadline) else { return body }
-                        end = Self.find([13, 10], in: buffer)
-                    }
-                    let empty = end == 0
-                    buffer.removeSubrange(..<(end! + 2))
-                    if empty { return body }
+            switch decoder.next() {
+            case .message(let response):
+                if response.closesConnection { reusable = false }
+                return response
+            case .error(let failure):
+                reusable = false
+                switch failure {
+                case .truncated: throw .broken(failure.description)
+                case .malformed: throw .broken("not a valid HTTP response: \(failure.description)")
+                case .headerTooLarge, .bodyTooLarge: throw .broken("response \(failure.description)")
                 }
+            case .needMore:
+                if try !fill(deadline: deadline) { decoder.finish() }
             }
-            while buffer.count < size + 2 {
-                guard try fill(deadline: deadline) else { throw .broken("connection closed inside a chunk") }
-            }
-            body += buffer[..<size]
-            buffer.removeSubrange(..<(size + 2))
         }
     }
 
-    /// Reads more bytes into the buffer; false at end of file.
+    /// Feeds the decoder what the socket has; false at end of file.
     private func fill(deadline: Double) throws(Failure) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             if ssl == nil || TLS.loaded?.pending(ssl!) == 0 { try wait(for: Int16(POLLIN), deadline: deadline) }
-            let n: Int = chunk.withUnsafeMutableBytes { raw in
+            let n: Int = scratch.withUnsafeMutableBytes { raw in
                 if let ssl { return TLS.loaded!.read(ssl, raw.baseAddress!, Int32(raw.count)) }
-                return Glibc.recv(fd, raw.baseAddress!, raw.count, 0)
+                return LibC.recv(fd, raw.baseAddress!, raw.count, 0)
             }
             if n > 0 {
-                buffer += chunk[..<n]
+                decoder.feed(scratch[..<n])
                 return true
             }
             if n == 0 { return false }
@@ -216,7 +158,7 @@ public final class HTTPConnection {
             try wait(for: Int16(POLLOUT), deadline: deadline)
             let n: Int = bytes.withUnsafeBytes { raw in
                 if let ssl { return TLS.loaded!.write(ssl, raw.baseAddress! + offset, Int32(raw.count - offset)) }
-                return Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                return LibC.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
             }
             if n > 0 { offset += n; continue }
             if let ssl {
@@ -241,27 +183,12 @@ public final class HTTPConnection {
         }
     }
 
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == needle[0] {
-                var match = true
-                for offset in 1..<needle.count where haystack[index + offset] != needle[offset] { match = false; break }
-                if match { return index }
-            }
-            index += 1
-        }
-        return nil
-    }
-
     // MARK: Connecting
 
     private static func connect(host: String, port: Int, deadline: Double) throws(Failure) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = LibC.streamSocket
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
@@ -272,11 +199,11 @@ public final class HTTPConnection {
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
             entry = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), info.pointee.ai_protocol)
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | LibC.closeOnExecSocket | LibC.nonBlockingSocket, info.pointee.ai_protocol)
             guard fd >= 0 else { continue }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
+            if LibC.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
             if errno == EINPROGRESS {
                 var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 let remaining = deadline - Time.monotonicSeconds()
@@ -287,13 +214,13 @@ public final class HTTPConnection {
                     if error == 0 { return fd }
                     lastError = error == ECONNREFUSED ? "connection refused" : String(cString: strerror(error))
                 } else {
-                    Glibc.close(fd)
+                    LibC.close(fd)
                     throw .timedOut
                 }
             } else {
                 lastError = String(cString: strerror(errno))
             }
-            Glibc.close(fd)
+            LibC.close(fd)
         }
         throw .connect(lastError)
     }
@@ -334,6 +261,7 @@ final class TLS: @unchecked Sendable {
     let ctxDefaultPaths: CTXInt
     let ctxLoad: CTXLoad
     let ctxVerify: CTXVerify
+    let ctxFree: SSLFree
     let sslNew: SSLNew
     let setFD: SSLSetFD
     let ctrl: SSLCtrl
@@ -381,7 +309,7 @@ final class TLS: @unchecked Sendable {
             clientMethod: try symbol("TLS_client_method", as: Method.self), ctxNew: try symbol("SSL_CTX_new", as: CTXNew.self),
             ctxDefaultPaths: try symbol("SSL_CTX_set_default_verify_paths", as: CTXInt.self),
             ctxLoad: try symbol("SSL_CTX_load_verify_locations", as: CTXLoad.self), ctxVerify: try symbol("SSL_CTX_set_verify", as: CTXVerify.self),
-            sslNew: try symbol("SSL_new", as: SSLNew.self), setFD: try symbol("SSL_set_fd", as: SSLSetFD.self),
+            ctxFree: try symbol("SSL_CTX_free", as: SSLFree.self), sslNew: try symbol("SSL_new", as: SSLNew.self), setFD: try symbol("SSL_set_fd", as: SSLSetFD.self),
             ctrl: try symbol("SSL_ctrl", as: SSLCtrl.self), setHost: try symbol("SSL_set1_host", as: SSLSetHost.self),
             connectSSL: try symbol("SSL_connect", as: SSLInt.self), verifyResult: try symbol("SSL_get_verify_result", as: SSLLong.self),
             readSSL: try symbol("SSL_read", as: SSLIO.self), writeSSL: try symbol("SSL_write", as: SSLWrite.self),
@@ -391,7 +319,7 @@ final class TLS: @unchecked Sendable {
     }
 
     private init(
-        clientMethod: Method, ctxNew: CTXNew, ctxDefaultPaths: CTXInt, ctxLoad: CTXLoad, ctxVerify: CTXVerify, sslNew: SSLNew,
+        clientMethod: Method, ctxNew: CTXNew, ctxDefaultPaths: CTXInt, ctxLoad: CTXLoad, ctxVerify: CTXVerify, ctxFree: SSLFree, sslNew: SSLNew,
         setFD: SSLSetFD, ctrl: SSLCtrl, setHost: SSLSetHost, connectSSL: SSLInt, verifyResult: SSLLong, readSSL: SSLIO,
         writeSSL: SSLWrite, errorSSL: SSLError, pendingSSL: SSLInt, freeSSL: SSLFree, shutdownSSL: SSLInt
     ) {
@@ -400,6 +328,7 @@ final class TLS: @unchecked Sendable {
         self.ctxDefaultPaths = ctxDefaultPaths
         self.ctxLoad = ctxLoad
         self.ctxVerify = ctxVerify
+        self.ctxFree = ctxFree
         self.sslNew = sslNew
         self.setFD = setFD
         self.ctrl = ctrl
@@ -417,6 +346,9 @@ final class TLS: @unchecked Sendable {
     /// Performs a verified client handshake on a connected socket.
     func handshake(fd: Int32, host: String, caFile: String?, deadline: Double) throws(HTTPConnection.Failure) -> OpaquePointer {
         guard let context = ctxNew(clientMethod()) else { throw .tls("cannot create a TLS context") }
+        // The session takes its own reference to the context: this one is let go of on every
+        // path, or each connection (and each failed handshake) leaks a context.
+        defer { ctxFree(context) }
         if let caFile {
             guard ctxLoad(context, caFile, nil) == 1 else { throw .tls("cannot load CA certificates from \(caFile)") }
         } else {
@@ -424,10 +356,16 @@ final class TLS: @unchecked Sendable {
         }
         ctxVerify(context, 1 /* SSL_VERIFY_PEER */, nil)
         guard let ssl = sslNew(context) else { throw .tls("cannot create a TLS session") }
-        // The context is reference-counted by the session; it can be let go of here.
-        _ = setFD(ssl, fd)
+        guard setFD(ssl, fd) == 1 else {
+            freeSSL(ssl)
+            throw .tls("cannot attach the TLS session to the socket")
+        }
         _ = host.withCString { name in ctrl(ssl, 55 /* SSL_CTRL_SET_TLSEXT_HOSTNAME */, 0, UnsafeMutableRawPointer(mutating: name)) }
-        _ = host.withCString { setHost(ssl, $0) }
+        // Without the name to check, verification would accept any valid certificate.
+        guard host.withCString({ setHost(ssl, $0) }) == 1 else {
+            freeSSL(ssl)
+            throw .tls("cannot set \(host) as the name to verify")
+        }
         while true {
             let result = connectSSL(ssl)
             if result == 1 { break }

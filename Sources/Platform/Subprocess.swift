@@ -457,7 +457,7 @@ public enum Subprocess {
 
         /// One read; closes the descriptor at end of file or on an error.
         mutating func read(into scratch: inout [UInt8], limit: Int) {
-            let count = scratch.withUnsafeMutableBytes { raw in Glibc.read(fd, raw.baseAddress, raw.count) }
+            let count = scratch.withUnsafeMutableBytes { raw in LibC.read(fd, raw.baseAddress, raw.count) }
             if count > 0 {
                 let keep = min(count, max(limit - kept.count, 0))
                 if keep > 0 { kept.append(contentsOf: scratch[0..<keep]) }
@@ -475,7 +475,7 @@ public enum Subprocess {
     private static func feed(_ fd: Int32, _ input: [UInt8], from offset: inout Int) -> FeedState {
         let written = input.withUnsafeBytes { raw -> Int in
             guard let base = raw.baseAddress, offset < raw.count else { return 0 }
-            return Glibc.write(fd, base + offset, raw.count - offset)
+            return LibC.write(fd, base + offset, raw.count - offset)
         }
         if written < 0 {
             if errno == EINTR || errno == EAGAIN { return .more }

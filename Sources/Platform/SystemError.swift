@@ -15,7 +15,7 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Words that replace the system's message, when they say more.
     public var detail: String?
 
-    public init(_ operation: String, path: String? = nil, errno: Int32 = Glibc.errno, detail: String? = nil) {
+    public init(_ operation: String, path: String? = nil, errno: Int32 = LibC.errorNumber, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno

@@ -29,7 +29,7 @@ public enum UnixSocket {
         var result: Int32
         repeat {
             result = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { LibC.connect(fd, $0, length) }
             }
         } while result != 0 && errno == EINTR
         if result == 0 { return fd }
@@ -42,14 +42,14 @@ public enum UnixSocket {
                 var size = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size)
                 if error == 0 { return fd }
-                Glibc.close(fd)
+                LibC.close(fd)
                 throw .connect("\(path): \(String(cString: strerror(error)))")
             }
-            Glibc.close(fd)
+            LibC.close(fd)
             throw .timedOut
         }
         let error = errno
-        Glibc.close(fd)
+        LibC.close(fd)
         throw .connect("\(path): \(String(cString: strerror(error)))")
     }
 }

@@ -32,7 +32,7 @@ public final class FakeJenkins: Sendable {
     /// Starts the fake. `port: 0` picks an ephemeral port.
     public init(_ configuration: Configuration = Configuration(), port: Int = 0) throws {
         let engine = FakeJenkinsEngine(configuration)
-        let server = try LoopbackHTTPServer(port: port) { [engine] request in engine.respond(to: request) }
+        let server = try LoopbackHTTPServer(port: port, chunkedResponses: configuration.chunkedResponses) { [engine] request in engine.respond(to: request) }
         engine.model.withLock { $0.port = server.port }
         self.engine = engine
         self.server = server

@@ -146,6 +146,9 @@ extension FakeJenkins {
         /// Optional fidelity (§3 caution): when the request's session already belongs to the Basic-auth user,
         /// skip re-authentication and treat the request as *not* API-token authenticated (so it needs a crumb).
         public var sessionSkipsReauthentication: Bool = false
+        /// Answer with `Transfer-Encoding: chunked` (several chunks, a chunk extension and a
+        /// trailer), as Jetty does for streamed output, instead of `Content-Length`.
+        public var chunkedResponses: Bool = false
 
         public init() {}
 

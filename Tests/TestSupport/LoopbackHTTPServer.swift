@@ -13,7 +13,8 @@ public struct LoopbackHTTPServerError: Error, CustomStringConvertible {
 }
 
 /// A small HTTP/1.1 server on `127.0.0.1` for tests: one thread per TCP connection, keep-alive,
-/// `Content-Length` and chunked request bodies, `Expect: 100-continue`.
+/// `Content-Length` and chunked request bodies, `Expect: 100-continue`; responses framed by
+/// `Content-Length`, or chunked when asked (to exercise a client's chunked decoding).
 ///
 /// The handler runs on the connection's own thread, so a slow handler (for example a simulated
 /// latency) never delays other connections. Connection counters are exact with respect to the
@@ -27,9 +28,10 @@ public final class LoopbackHTTPServer: Sendable {
     /// Binds `127.0.0.1:port` (0 = ephemeral) and starts accepting.
     /// - Parameters:
     ///   - idleTimeout: a keep-alive connection with no request for this long is closed (Jetty's default is 30 s).
+    ///   - chunkedResponses: send bodies with `Transfer-Encoding: chunked` instead of `Content-Length`.
     ///   - handler: called once per request, on the connection's thread.
     public init(
-        port: Int = 0, idleTimeout: Duration = .seconds(30),
+        port: Int = 0, idleTimeout: Duration = .seconds(30), chunkedResponses: Bool = false,
         handler: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response
     ) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -62,7 +64,7 @@ public final class LoopbackHTTPServer: Sendable {
         }
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         let ms = idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds / 1_000_000_000_000_000
-        core = ServerCore(listenFD: fd, idleTimeoutMs: Int32(clamping: max(1, ms)), handler: handler)
+        core = ServerCore(listenFD: fd, idleTimeoutMs: Int32(clamping: max(1, ms)), chunkedResponses: chunkedResponses, handler: handler)
         core.startAccepting()
     }
 
@@ -109,11 +111,16 @@ final class ServerCore: Sendable {
     let state: Mutex<State>
     let handler: @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response
     let idleTimeoutMs: Int32
+    let chunkedResponses: Bool
     let acceptLoopDone = DispatchSemaphore(value: 0)
 
-    init(listenFD: Int32, idleTimeoutMs: Int32, handler: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response) {
+    init(
+        listenFD: Int32, idleTimeoutMs: Int32, chunkedResponses: Bool = false,
+        handler: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response
+    ) {
         state = Mutex(State(listenFD: listenFD))
         self.idleTimeoutMs = idleTimeoutMs
+        self.chunkedResponses = chunkedResponses
         self.handler = handler
     }
 
@@ -307,7 +314,8 @@ final class ServerCore: Sendable {
             if !keepAlive { uncount(id) }
             let bytes = Self.serialize(
                 response, head: request.method == "HEAD", close: !keepAlive,
-                keepAliveHeader: keepAlive && request.version == "HTTP/1.0")
+                keepAliveHeader: keepAlive && request.version == "HTTP/1.0",
+                chunked: chunkedResponses && request.version == "HTTP/1.1")
             guard Self.sendAll(fd, bytes), keepAlive else { return }
         }
     }
@@ -331,7 +339,9 @@ final class ServerCore: Sendable {
             method: String(parts[0]), target: String(parts[1]), version: String(parts[2]), headers: headers)
     }
 
-    static func serialize(_ r: LoopbackHTTPServer.Response, head: Bool, close: Bool, keepAliveHeader: Bool = false) -> [UInt8] {
+    static func serialize(
+        _ r: LoopbackHTTPServer.Response, head: Bool, close: Bool, keepAliveHeader: Bool = false, chunked: Bool = false
+    ) -> [UInt8] {
         var text = "HTTP/1.1 \(r.status) \(r.reason ?? LoopbackHTTPServer.Response.standardReason(r.status))\r\n"
         for f in r.headers {
             let lower = f.name.lowercased()
@@ -339,7 +349,12 @@ final class ServerCore: Sendable {
             text += "\(f.name): \(f.value)\r\n"
         }
         let bodyless = r.status == 204 || r.status == 304 || (100..<200).contains(r.status)
-        if !bodyless { text += "Content-Length: \(r.body.count)\r\n" }
+        let chunked = chunked && !bodyless
+        if chunked {
+            text += "Transfer-Encoding: chunked\r\n"
+        } else if !bodyless {
+            text += "Content-Length: \(r.body.count)\r\n"
+        }
         if close {
             text += "Connection: close\r\n"
         } else if keepAliveHeader {
@@ -347,7 +362,29 @@ final class ServerCore: Sendable {
         }
         text += "\r\n"
         var out = Array(text.utf8)
-        if !head && !bodyless { out.append(contentsOf: r.body) }
+        if chunked && !head {
+            out.append(contentsOf: chunk(Array(r.body)))
+        } else if !head && !bodyless {
+            out.append(contentsOf: r.body)
+        }
+        return out
+    }
+
+    /// `body` as chunks of at most 7 bytes (so that any JSON spans several), in lowercase and
+    /// uppercase hex with a leading zero, one with an extension, then a trailer field.
+    static func chunk(_ body: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var offset = 0
+        var index = 0
+        while offset < body.count {
+            let size = min(index % 2 == 0 ? 7 : 0xA, body.count - offset)
+            let hex = String(size, radix: 16)
+            let line = index % 3 == 0 ? "0\(hex.uppercased());note=\"fake\"\r\n" : "\(hex)\r\n"
+            out += Array(line.utf8) + body[offset..<(offset + size)] + [13, 10]
+            offset += size
+            index += 1
+        }
+        out += Array("0\r\nX-Fake-Trailer: done\r\n\r\n".utf8)
         return out
     }
 

@@ -1,4 +1,6 @@
 import ConsulWatch
+import Platform
+import Synchronization
 
 /// The handler's own health as a TTL check in Consul (`"selfCheck"` in the config): after each
 /// run, `passing` when everything was handled, `warning` when something was spooled or kept as a
@@ -73,6 +75,45 @@ public struct SelfCheck: Sendable {
             return ("self check \(id): \(status): \(output)", false)
         } catch {
             return ("self check \(id): could not be updated (\(status): \(output)): \(error.description)", true)
+        }
+    }
+}
+
+/// Keeps a ``SelfCheck`` current in a long-running `serve`: each delivery reports its summary,
+/// and while none comes the last status is re-sent before half the TTL has passed, so the
+/// check turns critical only when the handler itself stops.
+public final class SelfCheckKeeper: Sendable {
+    public let check: SelfCheck
+    private let log: @Sendable (String) -> Void
+    private let last = Mutex<(summary: SelfCheck.Summary, at: Double)>((SelfCheck.Summary(), -Double.infinity))
+
+    public init(_ check: SelfCheck, log: @escaping @Sendable (String) -> Void) {
+        self.check = check
+        self.log = log
+    }
+
+    /// Reports one delivery's summary now.
+    public func report(_ summary: SelfCheck.Summary) {
+        last.withLock { $0 = (summary, Time.monotonicSeconds()) }
+        log(check.update(summary).line)
+    }
+
+    /// Re-sends the last status when half the TTL has passed since the last update.
+    public func refreshIfDue() {
+        let (summary, at) = last.withLock { $0 }
+        guard Time.monotonicSeconds() - at >= check.ttl / 2 else { return }
+        report(summary)
+    }
+
+    /// Reports now, then refreshes from a background thread for as long as the process lives.
+    public func start() {
+        report(SelfCheck.Summary())
+        let interval = max(1, min(check.ttl / 4, 60))
+        BackgroundThread.start { [self] in
+            while true {
+                Time.sleep(seconds: interval)
+                refreshIfDue()
+            }
         }
     }
 }

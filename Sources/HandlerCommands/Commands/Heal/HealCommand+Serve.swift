@@ -10,81 +10,97 @@ extension HealCommand {
         return host.isEmpty ? nil : (host, port)
     }
 
+    /// `--max-body`: bytes, or a number with a K, M or G suffix (binary: 64M is 64 MiB).
+    static func byteSize(_ text: String) -> Int? {
+        var digits = Substring(text)
+        var shift = 0
+        for (suffixes, bits) in [(["KiB", "K", "k"], 10), (["MiB", "M", "m"], 20), (["GiB", "G", "g"], 30)] {
+            if let suffix = suffixes.first(where: { digits.hasSuffix($0) }) {
+                digits = digits.dropLast(suffix.count)
+                shift = bits
+                break
+            }
+        }
+        guard !digits.isEmpty, digits.utf8.count <= 10, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int(digits) else { return nil }
+        return value << shift
+    }
+
     /// The `handler_type: "http"` door: every POST is one delivery, handled like stdin, answered
     /// 200 when every incident was handled, 400 for a payload that cannot be read (kept as a dead
     /// letter), 500 when an action failed (spooled when it can be retried). Consul logs non-2xx
-    /// answers, with their body, at ERROR.
+    /// answers, with their body, at ERROR. Requests are read concurrently by `HTTPServer` (so a
+    /// slow or idle client never holds up a delivery) and decided one at a time.
     static func serve(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
         let (host, port) = listenAddress(options.listen!)!
-        let listener: HTTPListener
-        do { listener = try HTTPListener(host: host, port: port) } catch { throw CommandError(.ioError, error.description) }
+        var limits = HTTPServer.Limits()
+        limits.bodySize = options.maximumBody
+        let server: HTTPServer
+        do { server = try HTTPServer(host: host, port: port, limits: limits) } catch { throw CommandError(.ioError, error.description) }
         let store = try openStore(options, config: config, context: context, log: log)
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         let selection = selectionOptions(config, options: options)
-        // The handler's own TTL check: updated after each delivery, and refreshed with the last
-        // status before half its TTL passes while no delivery comes.
-        let selfCheck = options.dryRun ? nil : try Self.selfCheck(config, context: context)
-        var lastSummary = SelfCheck.Summary()
-        var lastUpdate = -Double.infinity
-        func updateSelfCheck(_ summary: SelfCheck.Summary) {
-            guard let selfCheck else { return }
-            lastSummary = summary
-            lastUpdate = Time.monotonicSeconds()
-            log(selfCheck.update(summary).line)
+        // The handler's own TTL check: reported after each delivery, refreshed while idle.
+        let keeper = options.dryRun ? nil : try Self.selfCheck(config, context: context).map { SelfCheckKeeper($0, log: log) }
+        keeper?.start()
+        context.print("listening on http://\(host):\(server.port)/")
+        do {
+            try server.serve(log: log) { [selection] request in
+                deliver(request, options: options, selection: selection, store: store, healer: healer, selfCheck: keeper, log: log)
+            }
+        } catch {
+            throw CommandError(.ioError, error.description)
         }
-        updateSelfCheck(lastSummary)
-        context.print("listening on http://\(host):\(listener.port)/")
-        while true {
-            let next: (HTTPListener.Request, (Int, String, [UInt8]) -> Void)?
-            do { next = try listener.next(maximumBody: FileIO.maximumInputSize, timeout: 30) } catch { throw CommandError(.ioError, error.description) }
-            if let selfCheck, Time.monotonicSeconds() - lastUpdate >= selfCheck.ttl / 2 { updateSelfCheck(lastSummary) }
-            guard let (request, respond) = next else { continue }
-            func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) {
-                var writer = JSONWriter()
-                writer.object(fill)
-                writer.append(raw: "\n")
-                respond(status, reason, writer.bytes)
-            }
-            guard request.method == "POST" || request.method == "PUT" else {
-                answer(405, "Method Not Allowed") { $0.field("error", "a watch delivers with POST (or PUT)") }
-                continue
-            }
-            let consulIndex: UInt64?
-            do { consulIndex = try ConsulIndex.parse(request.header("X-Consul-Index")) } catch {
-                answer(400, "Bad Request") { $0.field("error", "X-Consul-Index must be an unsigned integer") }
-                continue
-            }
-            let input = Input(name: "http", bytes: request.body)
-            do throws(CommandError) {
-                if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
-                let chosen: Selection
-                do { chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log).excludingCheck(selfCheck?.id) } catch {
-                    var summary = SelfCheck.Summary()
-                    if error.exitCode == .dataError { summary.deadLetters = 1 }
-                    updateSelfCheck(summary)
-                    throw error
-                }
-                let report: Healer.Report
-                do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
-                    throw CommandError(.ioError, "state directory: \(error.description)")
-                }
-                if let error = report.journalError { log("journal: \(error.description)") }
+        return .success
+    }
+
+    /// One POST: called by the server with its deliveries serialised.
+    private static func deliver(
+        _ request: HTTPMessage.Request, options: Options, selection: SelectionOptions, store: StateStore?, healer: Healer,
+        selfCheck: SelfCheckKeeper? = nil, log: @escaping @Sendable (String) -> Void
+    ) -> HTTPServer.Reply {
+        func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) -> HTTPServer.Reply {
+            var writer = JSONWriter()
+            writer.object(fill)
+            writer.append(raw: "\n")
+            return HTTPServer.Reply(status: status, reason: reason, headers: status == 405 ? [("Allow", "POST, PUT")] : [], body: writer.bytes)
+        }
+        guard request.method == "POST" || request.method == "PUT" else {
+            return answer(405, "Method Not Allowed") { $0.field("error", "a watch delivers with POST (or PUT)") }
+        }
+        let consulIndex: UInt64?
+        do { consulIndex = try ConsulIndex.parse(request.header("X-Consul-Index")) } catch {
+            return answer(400, "Bad Request") { $0.field("error", "X-Consul-Index must be an unsigned integer") }
+        }
+        let input = Input(name: "http", bytes: request.body)
+        do throws(CommandError) {
+            if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
+            let chosen: Selection
+            do { chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log).excludingCheck(selfCheck?.check.id) } catch {
                 var summary = SelfCheck.Summary()
-                summary.add(report)
-                updateSelfCheck(summary)
-                answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
-                    object.field("consulIndex", consulIndex)
-                    object.field("selected", chosen.checks.count)
-                    object.field("decisions", report.decisions.count)
-                    object.field("actions", report.actions.count)
-                    object.field("unhandled", report.unresolved)
-                    object.field("spooled", report.spooled)
-                }
-            } catch {
-                log(error.message)
-                answer(error.exitCode == .dataError ? 400 : 500, error.exitCode == .dataError ? "Bad Request" : "Internal Server Error") {
-                    $0.field("error", error.message)
-                }
+                if error.exitCode == .dataError { summary.deadLetters = 1 }
+                selfCheck?.report(summary)
+                throw error
+            }
+            let report: Healer.Report
+            do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
+                throw CommandError(.ioError, "state directory: \(error.description)")
+            }
+            if let error = report.journalError { log("journal: \(error.description)") }
+            var summary = SelfCheck.Summary()
+            summary.add(report)
+            selfCheck?.report(summary)
+            return answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
+                object.field("consulIndex", consulIndex)
+                object.field("selected", chosen.checks.count)
+                object.field("decisions", report.decisions.count)
+                object.field("actions", report.actions.count)
+                object.field("unhandled", report.unresolved)
+                object.field("spooled", report.spooled)
+            }
+        } catch {
+            log(error.message)
+            return answer(error.exitCode == .dataError ? 400 : 500, error.exitCode == .dataError ? "Bad Request" : "Internal Server Error") {
+                $0.field("error", error.message)
             }
         }
     }

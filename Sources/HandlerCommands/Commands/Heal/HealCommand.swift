@@ -19,6 +19,8 @@ public enum HealCommand: Command {
         public var record: String?
         public var journal: String?
         public var listen: String?
+        /// serve: the largest request body accepted (bytes).
+        public var maximumBody = HTTPMessage.defaultMaximumBodySize
         public var json = false
         public var fresh = false
         public var type: WatchType?
@@ -45,7 +47,8 @@ public enum HealCommand: Command {
         Subcommands:
           run                     handle a delivery (the default)
           serve                   receive deliveries over HTTP from a watch with handler_type
-                                  "http" (POST of the payload with X-Consul-Index), one at a time
+                                  "http" (POST of the payload with X-Consul-Index): reads up to 64
+                                  requests at once, 10 s each, and decides them one at a time
           check-config            validate the configuration; errors name the JSON path
           explain PAYLOAD...      for each check of recorded payloads, the decision and its reason;
                                   nothing is executed and the state is not changed
@@ -62,6 +65,8 @@ public enum HealCommand: Command {
           --record DIR            also keep each payload in DIR (with its CONSUL_INDEX and time) for replay
           --journal FILE          overrides journal.file of the configuration (one JSON line per decision)
           --listen HOST:PORT      serve: the IPv4 address and port to listen on (port 0: any free)
+          --max-body SIZE         serve: answer 413 to a larger body, unread (default 64M; K, M, G
+                                  suffixes; at most 1G)
           --type TYPE             read payloads as this watch type instead of detecting it
           --fresh                 explain: ignore the state directory, assume no history
           --json                  status: print JSON
@@ -95,6 +100,12 @@ public enum HealCommand: Command {
             case "--record": options.record = try scanner.value(for: option, attached: attached)
             case "--journal": options.journal = try scanner.value(for: option, attached: attached)
             case "--listen": options.listen = try scanner.value(for: option, attached: attached)
+            case "--max-body":
+                let text = try scanner.value(for: option, attached: attached)
+                guard let size = Self.byteSize(text), size > 0, size <= FileIO.maximumInputSize else {
+                    throw .usage("--max-body needs a size from 1 to 1G, such as 64M (got '\(text)')")
+                }
+                options.maximumBody = size
             case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
             case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
             case "--type":

@@ -1,0 +1,90 @@
+import Foundation
+import Glibc
+
+/// Raw loopback sockets for the HTTP tests: a client that writes exactly the bytes given, and
+/// a one-shot server that answers exactly the bytes given.
+enum RawSocket {
+    /// A connected TCP socket to 127.0.0.1:port.
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            Glibc.close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        return fd
+    }
+
+    /// Sends every byte; false when the peer is gone.
+    @discardableResult
+    static func send(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// Reads until the peer closes or `timeout` passes; what arrived.
+    static func readAll(_ fd: Int32, timeout: Double) -> String {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += chunk[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// One request, one answer: `exchange` over a fresh connection.
+    static func exchange(_ bytes: [UInt8], port: Int, timeout: Double = 20) throws -> String {
+        let fd = try connect(port: port)
+        defer { Glibc.close(fd) }
+        send(fd, bytes)
+        return readAll(fd, timeout: timeout)
+    }
+
+    /// Listens on 127.0.0.1:0 and answers one connection with `answer` (after reading the
+    /// request's head), then closes it. Returns the port.
+    static func oneShotServer(answer: [UInt8]) throws -> Int {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        listen(listener, 4)
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        Thread.detachNewThread {
+            let client = accept(listener, nil, nil)
+            Glibc.close(listener)
+            guard client >= 0 else { return }
+            var head: [UInt8] = []
+            var byte: UInt8 = 0
+            while !head.suffix(4).elementsEqual([13, 10, 13, 10]), recv(client, &byte, 1, 0) == 1 { head.append(byte) }
+            _ = send(client, answer)
+            shutdown(client, Int32(SHUT_WR))
+            usleep(200_000)
+            Glibc.close(client)
+        }
+        return Int(UInt16(bigEndian: actual.sin_port))
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw TCP client on loopback for tests that must control every byte and its timing (idle,
+/// dripping and oversized requests), which no HTTP client library lets a test do.
+public final class LoopbackHTTPClient: @unchecked Sendable {
+    // @unchecked: the descriptor is used by one thread at a time; `close` is idempotent.
+    public private(set) var fd: Int32
+
+    /// Connects to 127.0.0.1:port.
+    public init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            let error = errno
+            Glibc.close(fd)
+            throw LoopbackHTTPServerError(operation: "connect", errno: error)
+        }
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    /// Sends every byte; false once the peer has closed or reset the connection.
+    @discardableResult
+    public func send(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// True when something (or the end) can be read within `seconds`.
+    public func readable(within seconds: Double) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, Int32(seconds * 1000)) > 0
+    }
+
+    /// Reads until the peer closes, or `timeout` passes: the bytes as text.
+    public func readToEnd(timeout: Double) -> String {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard readable(within: 0.1) else { continue }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += chunk[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Sends `bytes` on a fresh connection and reads the whole answer.
+    public static func exchange(_ bytes: [UInt8], port: Int, timeout: Double = 30) throws -> String {
+        let client = try LoopbackHTTPClient(port: port)
+        client.send(bytes)
+        return client.readToEnd(timeout: timeout)
+    }
+}

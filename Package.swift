@@ -16,6 +16,8 @@ let commands = ["consul-critical", "consul-jenkins", "consul-redeploy", "consul-
 let package = Package(
     name: "consul-handlers",
     products: commands.map { .executable(name: $0, targets: [$0]) } + [
+        // The five commands in one binary, chosen by argv[0]: what `make release` ships.
+        .executable(name: "consul-handlers", targets: ["consul-handlers"]),
         .library(name: "ConsulWatch", targets: ["ConsulWatch"]),
         .library(name: "HandlerKit", targets: ["HandlerKit"]),
     ],
@@ -37,6 +39,7 @@ let package = Package(
     ] + commands.dropFirst().map {
         .executableTarget(name: $0, dependencies: ["HandlerCommands"])
     } + [
+        .executableTarget(name: "consul-handlers", dependencies: ["CLI", "HandlerCommands", "Platform"]),
         // Loopback fake Jenkins (jenkins.md §9), process spawning helpers, the recorded fixtures.
         // Foundation only, so it can be built and reasoned about without the code under test.
         .target(

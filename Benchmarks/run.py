@@ -20,6 +20,9 @@ Benchmarks (docs/benchmarks.md describes each):
   d  consul-jenkins, 500 failing services, Jenkins at 20 ms/request vs the seed's loop (issue 3)
   e  consul-heal: state on vs --no-state on 10 checks; 10k checks with 100 open incidents,
      state load + decide + save vs parsing alone (issue 4)
+  r  the release as installed (--release-bin, `make release`): consul-jenkins, one trigger,
+     payload through a pipe vs a bare curl POST; consul-critical on 10 checks vs the seed's
+     bash + jq filter; the tarball's size (--tarball) (issue 11)
 
 Baselines: Benchmarks/baseline/ (the seed's scripts), jq and curl from /usr/bin. Jenkins is
 the project's fake (`fake-jenkins`, built from Tests/fake-jenkins) over loopback. A row whose
@@ -54,6 +57,7 @@ RUNS = {
     "a1k": (15, 5), "a10k": (9, 3), "a40k": (5, 3),
     "b": (30, 10), "c": (20, 7), "d_ours": (3, 2), "d_seed": (3, 1),
     "e1": (25, 9), "e2": (11, 5),
+    "r_curl": (40, 10), "r_critical": (40, 10),
 }
 
 
@@ -634,6 +638,123 @@ class Bench:
         self.guarded([r2, r3], body2)
 
     # ------------------------------------------------------------------
+    # r ------------------------------------------------------------------
+    # The release as installed (issue 11): the static, stripped binaries of `make release`,
+    # payloads through a pipe as the agent writes them.
+
+    def release_exe(self, name):
+        if not self.args.release_bin:
+            raise NotAvailable("--release-bin not given (make release; dist/consul-handlers-*/bin)")
+        path = os.path.join(os.path.abspath(self.args.release_bin), name)
+        if not os.access(path, os.X_OK):
+            raise NotAvailable("%s not in %s" % (name, self.args.release_bin))
+        return path
+
+    @staticmethod
+    def run_piped(argv, payload, env, ok=(0,), rss=False):
+        """Like run(), but stdin is a pipe holding `payload` (bytes, < 64 KiB: it fits in the
+        pipe, so it is written before the spawn and the write end closed, as a finished
+        agent write looks to the handler)."""
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, payload)
+            os.close(write_end)
+            write_end = None
+            return run(argv, "/dev/fd/%d" % read_end, env, ok=ok, rss=rss)
+        finally:
+            os.close(read_end)
+            if write_end is not None:
+                os.close(write_end)
+
+    def bench_release(self):
+        curl_row = self.row("r-curl", "release jenkins: 1 trigger (state, pipe) vs bare curl POST", ("<=", 0.75))
+        nostate = self.row("r-curl-nostate", "(info) release jenkins --no-state vs bare curl POST")
+        count = self.row("r-curl-triggers", "release jenkins/curl: fake counted 1 trigger per run, each")
+        critical_row = self.row("r-critical", "release critical: 10 checks (pipe) vs bash+jq filter", ("<=", 0.15))
+        size_row = self.row("r-size", "release tarball of all five commands / 25 MB", ("<=", 1.0))
+
+        def curl_body():
+            jenkins, fake_bin = self.release_exe("consul-jenkins"), self.args.fake_jenkins or self.exe("fake-jenkins")
+            curl = self.tool("curl")
+            payload_path = generate(self.path("r-critical-1.json"), "--state", "critical", "--checks", "1")
+            with open(payload_path, "rb") as f:
+                payload = f.read()
+            service = json.loads(payload)[0]["ServiceName"]
+            # API-token auth on both sides: one request each (no crumb), the same POST.
+            token = "bench-token-0123456789abcdef"
+            os.environ["BENCH_TOKEN"] = token
+            fake = FakeJenkins(fake_bin, "--user", "bench", "--api-token-env", "BENCH_TOKEN", "--any-job")
+            summary = None
+            try:
+                url = fake.url
+                build = "%s/job/%s/build" % (url, service)
+                auth = {"JENKINS_USER": "bench", "JENKINS_API_TOKEN": token}
+                states = self.path("r-states")
+                os.makedirs(states, exist_ok=True)
+
+                def ours(i, rss):
+                    # A fresh state directory each run, acting on the first delivery: the whole
+                    # handler (parse, policy, state created and saved, one POST).
+                    state = os.path.join(states, "run%d" % (i + 1))
+                    return self.run_piped([jenkins, "--state-dir", state, "--on-start", "act", "--url", url],
+                                          payload, dict(auth, CONSUL_INDEX=self.next_index()), rss=rss)
+
+                def ours_nostate(i, rss):
+                    return self.run_piped([jenkins, "--no-state", "--url", url], payload,
+                                          dict(auth, CONSUL_INDEX=self.next_index()), rss=rss)
+
+                def bare(i, rss):
+                    return run([curl, "-s", "-o", "/dev/null", "-X", "POST", "-u", "bench:" + token, build], None, {}, rss=rss)
+
+                runs = self.runs("r_curl")
+                self.say("r: release consul-jenkins vs curl (%d runs)" % runs)
+                a, b, c = interleaved(runs, ours, bare, ours_nostate)
+            finally:
+                try:
+                    summary = fake.stop()
+                except NotAvailable as error:
+                    count.na = str(error)
+            timing_row(curl_row, a, b, runs)
+            timing_row(nostate, c, b, runs)
+            if summary is not None:
+                expected = 3 * (runs + 1)  # three commands, warm-ups included
+                count.ours_text = "%s/%d" % (summary.get("triggers"), expected)
+                count.base_text = "%s requests" % summary.get("requests")
+                count.result = "PASS" if summary.get("triggers") == expected else "FAIL"
+                count.note = "all three commands against one fake; requests = triggers means no extra request (crumb) was made"
+
+        def critical_body():
+            critical = self.release_exe("consul-critical")
+            self.tool("jq")
+            bash = self.tool("bash")
+            payload_path = generate(self.path("r-checks-10.json"), "--checks", "10", "--critical-count", "1")
+            with open(payload_path, "rb") as f:
+                payload = f.read()
+            script = os.path.join(BASELINE, "critical_filter.sh")
+            env = {"CONSUL_INDEX": "48391"}
+            runs = self.runs("r_critical")
+            self.say("r: release consul-critical vs bash+jq (%d runs)" % runs)
+            ours, base = interleaved(
+                runs,
+                lambda i, rss: self.run_piped([critical, "--format", "names"], payload, env, rss=rss),
+                lambda i, rss: self.run_piped([bash, script], payload, env, rss=rss))
+            timing_row(critical_row, ours, base, runs)
+
+        def size_body():
+            if not self.args.tarball:
+                raise NotAvailable("--tarball not given (make release; dist/consul-handlers-*.tar.gz)")
+            if not os.path.exists(self.args.tarball):
+                raise NotAvailable("no %s" % self.args.tarball)
+            size = os.path.getsize(self.args.tarball)
+            size_row.ours_text, size_row.base_text = "%.1f MB" % (size / 1e6), "25.0 MB"
+            size_row.ratio = size / 25e6
+            size_row.note = "%s: %d bytes (MB = 10^6 bytes; baseline column: the limit)" % (
+                os.path.basename(self.args.tarball), size)
+
+        self.guarded([curl_row, nostate, count], curl_body)
+        self.guarded([critical_row], critical_body)
+        self.guarded([size_row], size_body)
+
     def machine(self):
         info = {"nproc": os.cpu_count(), "python": platform.python_version()}
         try:
@@ -658,17 +779,20 @@ def main():
     p.add_argument("--bin", required=True, help="directory of the release executables (swift build -c release --show-bin-path)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for a CI-like check of the harness)")
     p.add_argument("--runs", type=int, default=0, help="timed repetitions for every benchmark (overrides the defaults)")
-    p.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e (default: all)")
+    p.add_argument("--only", default="a,b,c,d,e,r", help="comma-separated subset of a,b,c,d,e,r (default: all)")
     p.add_argument("--fake-jenkins", default=None, help="fake Jenkins executable (default: BIN/fake-jenkins)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (payloads, configs, state)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--release-bin", default=None, metavar="DIR",
+                   help="r: the release binaries as installed (dist/consul-handlers-VERSION-linux-ARCH/bin)")
+    p.add_argument("--tarball", default=None, metavar="FILE", help="r: the release tarball, for its size")
     args = p.parse_args()
     if not os.path.isdir(args.bin):
         p.error("--bin %s: not a directory" % args.bin)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - set("abcde")
+    unknown = only - set("abcder")
     if unknown:
         p.error("--only: unknown benchmark(s) %s" % ",".join(sorted(unknown)))
 
@@ -685,6 +809,8 @@ def main():
         for name in "abcde":
             if name in only:
                 getattr(bench, "bench_" + name)()
+        if "r" in only:
+            bench.bench_release()
     finally:
         if args.keep:
             print("kept: %s" % bench.tmp, file=sys.stderr)

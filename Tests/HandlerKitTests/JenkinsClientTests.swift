@@ -1,4 +1,5 @@
 import ConsulWatch
+import Foundation
 import Synchronization
 import Testing
 

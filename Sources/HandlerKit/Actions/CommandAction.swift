@@ -1,5 +1,5 @@
 import ConsulWatch
-import Foundation
+import FoundationEssentials
 import Platform
 
 /// Runs a command once per incident, with no shell anywhere: the redeploy action
@@ -106,6 +106,6 @@ public struct CommandAction: Action {
                 || (scalar.value >= 0x61 && scalar.value <= 0x7A) || "-_./=:,@%+".unicodeScalars.contains(scalar)
         }
         if safe && !word.isEmpty { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "'" + word.replacing("'", with: "'\\''") + "'"
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Platform
 import Synchronization
 
 /// Runs an action over many incidents with at most `concurrency` at once, and reports in the
@@ -38,8 +39,8 @@ public struct Dispatcher: Sendable {
         for _ in 0..<workers {
             group.enter()
             // Dedicated threads, not the global dispatch pool: workers block on network and child
-            // processes, and a starved pool (URLSession needs it too) grows by about one thread a second.
-            Thread.detachNewThread {
+            // processes, and a starved pool grows by about one thread a second.
+            let worker: @Sendable () -> Void = {
                 while true {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     if index >= count { break }
@@ -48,6 +49,8 @@ public struct Dispatcher: Sendable {
                 }
                 group.leave()
             }
+            // No thread to be had: this thread does the work, so nothing is left undone.
+            if !detachThread(worker) { worker() }
         }
         group.wait()
         return results.withLock { results in (0..<count).map { results[$0]! } }

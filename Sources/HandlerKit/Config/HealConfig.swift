@@ -6,10 +6,16 @@ import Platform
 public struct HealConfig: Sendable {
     /// An action as configured.
     public struct ActionSpec: Sendable {
-        public enum Kind: String, Sendable, CaseIterable { case jenkins, redeploy, log, external }
+        public enum Kind: String, Sendable, CaseIterable { case jenkins, redeploy, log, external, webhook }
         public var kind: Kind
         /// Run when the ladder is exhausted, the budget runs out, or the blast radius trips.
         public var escalation: Bool
+        /// `on`: the events the action runs on; nil: the meaning it always had (see ``events``).
+        public var on: [NotifyEvent]?
+        /// The event this copy is built for: ``RoutingTable`` builds an action once per event.
+        public var event: NotifyEvent = .act
+        /// What the action runs on: `on`, or by default `escalate` for `escalation: true`, else `act`.
+        public var events: [NotifyEvent] { on ?? [escalation ? .escalate : .act] }
         // jenkins
         public var url: String?
         public var job: JenkinsJobTemplate?
@@ -21,6 +27,25 @@ public struct HealConfig: Sendable {
         // log
         public var file: String?
         public var format: LogFormat = .jsonl
+        // webhook (docs/notifications.md); `url` is shared with jenkins
+        public var webhook = WebhookSpec()
+    }
+
+    /// A webhook's settings; the files hold secrets, read when consul-heal wires its actions.
+    public struct WebhookSpec: Sendable {
+        public var urlFile: String?
+        public var preset: WebhookPreset = .generic
+        public var body: BodyTemplate?
+        public var headerFiles: [(name: String, file: String)] = []
+        public var routingKeyFile: String?
+        public var caFile: String?
+        public var requestTimeout: Double = 10
+        public var retries = 3
+    }
+
+    /// Where the Prometheus textfile-collector file goes (docs/metrics.md).
+    public struct MetricsSpec: Sendable {
+        public var file: String?
     }
 
     public struct RouteSpec: Sendable {
@@ -72,6 +97,7 @@ public struct HealConfig: Sendable {
     public var selection = SelectionCriteria()
     public var jenkins = JenkinsSpec()
     public var routes: [RouteSpec] = []
+    public var metrics: MetricsSpec?
 
     /// A configuration error, with the JSON path of the offending value.
     public struct Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
@@ -154,7 +180,7 @@ public struct HealConfig: Sendable {
         }
 
         mutating func parse(_ root: JSONValue, into config: inout HealConfig) throws(HealConfig.Error) {
-            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "$comment"])
+            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "$comment"])
             config.watch = try string(top["watch"], "$.watch")
             config.stateDirectory = try string(top["stateDir"], "$.stateDir")
             if let text = try string(top["groupBy"], "$.groupBy") {
@@ -231,6 +257,10 @@ public struct HealConfig: Sendable {
                 config.jenkins.requestTimeout = try duration(fields["requestTimeout"], "$.jenkins.requestTimeout") ?? 10
                 config.jenkins.retries = try int(fields["retries"], "$.jenkins.retries", 0...10) ?? 3
             }
+            if let metrics = top["metrics"] {
+                let fields = try object(metrics, "$.metrics", allowed: ["file"])
+                config.metrics = MetricsSpec(file: try string(fields["file"], "$.metrics.file"))
+            }
             var defaults = PolicySettings()
             if let value = top["defaults"] { defaults = try policy(value, "$.defaults", base: defaults) }
             guard case .array(let routes)? = top["routes"], !routes.isEmpty else { throw fail("$.routes", "expected a non-empty array of routes") }
@@ -296,18 +326,29 @@ public struct HealConfig: Sendable {
 
         func action(_ value: JSONValue, _ path: String, config: HealConfig) throws(HealConfig.Error) -> ActionSpec {
             guard case .object(let raw) = value else { throw fail(path, "expected an object") }
-            guard let typeText = try string(raw["type"], path + ".type") else { throw fail(path + ".type", "required: jenkins, redeploy, log or external") }
+            guard let typeText = try string(raw["type"], path + ".type") else { throw fail(path + ".type", "required: jenkins, redeploy, log, external or webhook") }
             guard let kind = ActionSpec.Kind(rawValue: typeText) else {
-                throw fail(path + ".type", "unknown action type '\(typeText)' (known: jenkins, redeploy, log, external)")
+                throw fail(path + ".type", "unknown action type '\(typeText)' (known: jenkins, redeploy, log, external, webhook)")
             }
             let allowed: Set<String>
             switch kind {
-            case .jenkins: allowed = ["type", "escalation", "url", "job", "params", "wait"]
-            case .redeploy, .external: allowed = ["type", "escalation", "command", "timeout"]
+            case .jenkins: allowed = ["type", "escalation", "on", "url", "job", "params", "wait"]
+            case .redeploy, .external: allowed = ["type", "escalation", "on", "command", "timeout"]
             case .log: allowed = ["type", "file", "format"]
+            case .webhook: allowed = ["type", "escalation", "on", "url", "urlFile", "preset", "body", "headerFiles", "routingKeyFile", "caFile", "timeout", "retries"]
             }
             let fields = try object(value, path, allowed: allowed)
             var spec = ActionSpec(kind: kind, escalation: try bool(fields["escalation"], path + ".escalation") ?? false)
+            if fields["on"] != nil {
+                var events: [NotifyEvent] = []
+                for (index, text) in try strings(fields["on"], path + ".on").enumerated() {
+                    guard let event = NotifyEvent(rawValue: text) else { throw fail("\(path).on[\(index)]", "expected act, escalate or resolved") }
+                    if !events.contains(event) { events.append(event) }
+                }
+                guard !events.isEmpty else { throw fail(path + ".on", "expected one or more of act, escalate, resolved") }
+                if fields["escalation"] != nil { throw fail(path + ".escalation", "give either escalation or on (escalation: true is on: [\"escalate\"])") }
+                spec.on = events
+            }
             switch kind {
             case .jenkins:
                 spec.url = try string(fields["url"], path + ".url") ?? config.jenkins.url
@@ -340,8 +381,59 @@ public struct HealConfig: Sendable {
                     guard let format = LogFormat(rawValue: text) else { throw fail(path + ".format", "expected jsonl, logfmt or text") }
                     spec.format = format
                 }
+            case .webhook:
+                try webhook(fields, path, into: &spec)
             }
             return spec
+        }
+
+        func webhook(_ fields: [String: JSONValue], _ path: String, into spec: inout ActionSpec) throws(HealConfig.Error) {
+            var hook = WebhookSpec()
+            if let text = try string(fields["preset"], path + ".preset") {
+                guard let preset = WebhookPreset(rawValue: text) else { throw fail(path + ".preset", "expected generic, slack or pagerduty") }
+                hook.preset = preset
+            }
+            spec.url = try string(fields["url"], path + ".url")
+            hook.urlFile = try string(fields["urlFile"], path + ".urlFile")
+            if spec.url != nil && hook.urlFile != nil { throw fail(path + ".urlFile", "give url or urlFile, not both") }
+            if spec.url == nil && hook.urlFile == nil {
+                guard hook.preset == .pagerduty else { throw fail(path + ".url", "required (or urlFile, a 0600 file holding the URL)") }
+                spec.url = WebhookPreset.pagerDutyURL
+            }
+            if let url = spec.url {
+                if !(url.hasPrefix("http://") || url.hasPrefix("https://")) { throw fail(path + ".url", "must start with http:// or https://") }
+                if url.split(separator: "/", maxSplits: 3).dropFirst().first?.contains("@") == true {
+                    throw fail(path + ".url", "must not carry credentials: use headerFiles")
+                }
+            }
+            if let body = fields["body"] {
+                if fields["preset"] != nil { throw fail(path + ".body", "give preset or body, not both") }
+                do { hook.body = try BodyTemplate(body) } catch { throw fail(path + ".body", error.description) }
+            }
+            if let headers = fields["headerFiles"] {
+                guard case .object(let members) = headers else { throw fail(path + ".headerFiles", "expected an object of HEADER: FILE") }
+                for name in members.keys.sorted() {
+                    let headerPath = path + ".headerFiles." + name
+                    let valid = !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "!#$%&'*+-.^_`|~0123456789".unicodeScalars.contains($0)) }
+                    guard valid else { throw fail(headerPath, "not a valid header name") }
+                    guard !["host", "content-length", "content-type", "transfer-encoding", "connection"].contains(name.lowercased()) else {
+                        throw fail(headerPath, "consul-heal sets \(name) itself")
+                    }
+                    guard let file = try string(members[name], headerPath) else { throw fail(headerPath, "expected a file path") }
+                    hook.headerFiles.append((name, file))
+                }
+            }
+            hook.routingKeyFile = try string(fields["routingKeyFile"], path + ".routingKeyFile")
+            if hook.preset == .pagerduty && hook.body == nil && hook.routingKeyFile == nil {
+                throw fail(path + ".routingKeyFile", "required by the pagerduty preset: a 0600 file holding the integration's routing key")
+            }
+            if hook.routingKeyFile != nil && (hook.preset != .pagerduty || hook.body != nil) {
+                throw fail(path + ".routingKeyFile", "used by the pagerduty preset only")
+            }
+            hook.caFile = try string(fields["caFile"], path + ".caFile")
+            hook.requestTimeout = try duration(fields["timeout"], path + ".timeout") ?? hook.requestTimeout
+            hook.retries = try int(fields["retries"], path + ".retries", 0...10) ?? hook.retries
+            spec.webhook = hook
         }
     }
 }

@@ -1,5 +1,5 @@
 import ConsulWatch
-import Foundation
+import FoundationEssentials
 import Platform
 import Synchronization
 
@@ -262,7 +262,7 @@ public final class JenkinsClient: Sendable {
 
     /// The number in `…/queue/item/17/` (the host is not trusted: it may be an internal name).
     public static func queueItemNumber(_ location: String) -> Int? {
-        guard let range = location.range(of: "/queue/item/") else { return nil }
+        guard let range = location.firstRange(of: "/queue/item/") else { return nil }
         let digits = location[range.upperBound...].prefix { $0.isNumber }
         return Int(digits)
     }
@@ -359,7 +359,7 @@ public final class JenkinsClient: Sendable {
     /// The URL with the build token's value hidden.
     public func redacted(_ url: String) -> String {
         guard let token = configuration.buildToken, !token.isEmpty else { return url }
-        return url.replacingOccurrences(of: "token=" + PercentEncoding.encode(token), with: "token=REDACTED")
+        return url.replacing("token=" + PercentEncoding.encode(token), with: "token=REDACTED")
     }
 
     /// A one-line explanation of a failing status, with the likely cause (jenkins.md §5.3).

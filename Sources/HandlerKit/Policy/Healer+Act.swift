@@ -4,7 +4,7 @@ import Platform
 extension Healer {
     /// One piece of work for phase 2.
     struct Work: Sendable {
-        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry) }
+        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry), resolve }
         var kind: Kind
         var incident: Incident
         var route: Route
@@ -80,6 +80,10 @@ extension Healer {
         case .escalate:
             let succeeded = escalate(work)  // before `reports` is read: escalate appends to it
             return WorkResult(work: work, reports: reports, succeeded: succeeded, retryable: false)
+        case .resolve:
+            var ok = true
+            for action in work.route.resolved where run(action).isFailure { ok = false }
+            return WorkResult(work: work, reports: reports, succeeded: ok, retryable: false)
         case .remediate, .retry:
             if case .remediate = work.kind { for action in work.route.recorders { _ = run(action) } }
             var retryable = false

@@ -13,6 +13,8 @@ extension Healer {
         var retries: [Work] = []
         /// Where each remediation decided now was spooled as running, by incident ID.
         var spoolKeys: [String: String] = [:]
+        /// Recovered incidents that were notified: their route's `resolved` actions run once.
+        var resolving: [(incident: Incident, route: Route)] = []
     }
 
     /// Phase 1, under the state lock: decides the delivery, claims the targets to act on, picks
@@ -36,6 +38,7 @@ extension Healer {
                 ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
             if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
             var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
+            claim.resolving = Self.takeNotified(result.decisions, state: &state, routing: routing)  // docs/notifications.md
             guard !dryRun else { return claim }
             // Targets acted on anew in this delivery are not also retried from the spool.
             let decidedNow = Set(result.decisions.filter(\.verdict.runsActions).map(\.id))

@@ -42,7 +42,7 @@ extension Healer {
                 case .remediate:
                     // Done, or failed beyond retrying: the running entry has served its purpose.
                     if let key = result.work.spoolKey { try store.removeSpool(key: key) }
-                case .escalate:
+                case .escalate, .resolve:
                     break
                 }
             }

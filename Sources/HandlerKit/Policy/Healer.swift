@@ -33,6 +33,8 @@ public struct Healer: Sendable {
     public var nodeServices: (any NodeServicesLookup)?
     /// Reads the values of `{kv:…}` placeholders, once per key per run.
     public var kv: (any KVReader)?
+    /// Count decisions and actions in the state for the Prometheus metrics (docs/metrics.md).
+    public var countsMetrics = false
 
     public init(
         routing: RoutingTable, groupBy: GroupBy = .service, watch: String = "default", blastRadius: BlastRadius = BlastRadius(),
@@ -141,7 +143,7 @@ public struct Healer: Sendable {
             if case .escalate = decision.verdict { continue }
             journal.decision(decision, consulIndex: consulIndex, digest: digest, time: now)
         }
-        var work = claim.retries + self.work(for: claim)
+        var work = claim.retries + claim.resolving.map { Work(kind: .resolve, incident: $0.incident, route: $0.route) } + self.work(for: claim)
         if let tripped = claim.breakerTripped {
             let message = "blast radius: \(tripped.count) targets turned critical within \(Int(blastRadius.window))s (\(tripped.joined(separator: ", "))); remediation suspended"
             log("ALERT: \(message)")
@@ -164,7 +166,11 @@ public struct Healer: Sendable {
             if case .retry(let entry) = result.work.kind { retryAttempt = entry.attempts + 1 }
             if let note = result.work.note { log("\(result.work.incident.target): \(note)") }
             let verdict: Decision.Verdict
-            if case .escalate = result.work.kind { verdict = .escalate } else { verdict = .act }
+            switch result.work.kind {
+            case .escalate: verdict = .escalate
+            case .resolve: verdict = .resolved
+            case .remediate, .retry: verdict = .act
+            }
             let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
             for action in result.reports {
                 log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
@@ -177,6 +183,7 @@ public struct Healer: Sendable {
         // Phase 3: record.
         report.spooled = try record(results, now: now)
         if report.spooled > 0 { log("\(report.spooled) action(s) spooled: retried on this watch's next delivery (or consul-heal flush with the same watch)") }
+        try recordNotifiedAndMetrics(report, isFlush: isFlush, time: now)
         report.journalError = journal.error
         return report
     }

@@ -39,6 +39,8 @@ public struct Route: Sendable {
     public var escalation: [any Action]
     /// Run on every remediation, before the ladder (log sinks): they never stop the ladder.
     public var recorders: [any Action]
+    /// Run when an incident that was notified recovers (`"on": ["resolved"]`).
+    public var resolved: [any Action] = []
     public var policy: PolicySettings
 
     public init(name: String, match: RouteMatch?, ladder: [any Action], escalation: [any Action] = [], recorders: [any Action] = [], policy: PolicySettings = PolicySettings()) {

@@ -46,6 +46,9 @@ public struct HealState: Sendable, Equatable {
         public var claimedBy: String?
         public var lastDecision: String
         public var lastDecisionAt: Double
+        /// The route whose actions told someone of the current incident: its `resolved` actions
+        /// run when the target recovers (docs/notifications.md).
+        public var notified: String?
 
         public init(id: String, target: String, watch: String, now: Double) {
             self.id = id
@@ -102,13 +105,15 @@ public struct HealState: Sendable, Equatable {
             self.consulIndex = consulIndex
         }
     }
+    /// Counters and times kept for the Prometheus metrics (docs/metrics.md).
+    public var metrics = MetricSeries()
 
     public init() {}
 
     public static func == (lhs: HealState, rhs: HealState) -> Bool {
         lhs.watches == rhs.watches && lhs.targets == rhs.targets && lhs.knownServices == rhs.knownServices
             && lhs.breaker == rhs.breaker && lhs.recentFailures.map(\.id) == rhs.recentFailures.map(\.id)
-            && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time) && lhs.downNodes == rhs.downNodes
+            && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time) && lhs.downNodes == rhs.downNodes && lhs.metrics == rhs.metrics
     }
 
     /// How long a target that resolved is remembered (docs/operations.md): long past any
@@ -193,6 +198,7 @@ public struct HealState: Sendable, Equatable {
                     writer.null()
                 }
             }
+            if !metrics.values.isEmpty { object.field("metrics") { writer in metrics.write(to: &writer) } }
         }
         writer.append(raw: "\n")
         return writer.bytes
@@ -240,6 +246,7 @@ public struct HealState: Sendable, Equatable {
             object.field("claimedBy", record.claimedBy)
             object.field("lastDecision", record.lastDecision)
             object.field("lastDecisionAt", record.lastDecisionAt)
+            if let notified = record.notified { object.field("notified", notified) }
         }
     }
 
@@ -294,6 +301,7 @@ public struct HealState: Sendable, Equatable {
                 record.claimedBy = f["claimedBy"]?.string
                 record.lastDecision = f["lastDecision"]?.string ?? ""
                 record.lastDecisionAt = try Self.time(f["lastDecisionAt"], "target \(id) lastDecisionAt") ?? 0
+                record.notified = f["notified"]?.string
                 self.targets[id] = record
             }
         }
@@ -326,6 +334,7 @@ public struct HealState: Sendable, Equatable {
             if case .array(let list)? = f["targets"] { names = list.compactMap(\.string) }
             breaker = Breaker(trippedAt: trippedAt, targets: names)
         }
+        if let value = root["metrics"] { metrics = MetricSeries(json: value) }
     }
 }
 

@@ -31,6 +31,7 @@ extension HealCommand {
             if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
             failed = report.failed || failed
         }
+        writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
         return failed ? .actionFailed : .success
     }
 
@@ -42,6 +43,7 @@ extension HealCommand {
         let others: Int
         do {
             report = try healer.flush()
+            writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
             others = try store.spool().filter { $0.watch != healer.watch }.count
         } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
         if let selfCheck = try Self.selfCheck(config, context: context), !options.dryRun {

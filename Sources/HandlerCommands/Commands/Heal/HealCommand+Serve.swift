@@ -45,7 +45,7 @@ extension HealCommand {
         context.print("listening on http://\(host):\(server.port)/")
         do {
             try server.serve(log: log) { [selection] request in
-                deliver(request, options: options, selection: selection, store: store, healer: healer, selfCheck: keeper, log: log)
+                deliver(request, options: options, config: config, selection: selection, store: store, healer: healer, selfCheck: keeper, log: log)
             }
         } catch {
             throw CommandError(.ioError, error.description)
@@ -55,7 +55,7 @@ extension HealCommand {
 
     /// One POST: called by the server with its deliveries serialised.
     private static func deliver(
-        _ request: HTTPMessage.Request, options: Options, selection: SelectionOptions, store: StateStore?, healer: Healer,
+        _ request: HTTPMessage.Request, options: Options, config: HealConfig, selection: SelectionOptions, store: StateStore?, healer: Healer,
         selfCheck: SelfCheckKeeper? = nil, log: @escaping @Sendable (String) -> Void
     ) -> HTTPServer.Reply {
         func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) -> HTTPServer.Reply {
@@ -63,6 +63,9 @@ extension HealCommand {
             writer.object(fill)
             writer.append(raw: "\n")
             return HTTPServer.Reply(status: status, reason: reason, headers: status == 405 ? [("Allow", "POST, PUT")] : [], body: writer.bytes)
+        }
+        if request.method == "GET", request.target.prefix(while: { $0 != "?" }) == "/metrics" {  // docs/metrics.md
+            return metricsReply(store, log: log)
         }
         guard request.method == "POST" || request.method == "PUT" else {
             return answer(405, "Method Not Allowed") { $0.field("error", "a watch delivers with POST (or PUT)") }
@@ -86,6 +89,7 @@ extension HealCommand {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
             if let error = report.journalError { log("journal: \(error.description)") }
+            writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
             var summary = SelfCheck.Summary()
             summary.add(report)
             selfCheck?.report(summary)

@@ -20,6 +20,7 @@ extension HealCommand {
             routing: routing, groupBy: config.groupBy, watch: watchName(config), blastRadius: config.blastRadius,
             store: store, journal: try journal(config, options: options), concurrency: config.concurrency, timeout: config.timeout,
             dryRun: options.dryRun, log: log)
+        healer.countsMetrics = config.metrics?.file != nil
         ConsulWiring.wire(&healer, agent: try consulAgent(config, context: context), nodeFailures: config.nodeFailures)
         return healer
     }
@@ -43,6 +44,7 @@ extension HealCommand {
     /// connection bound holds across routes.
     static func routingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
         var clients: [String: JenkinsClient] = [:]
+        var webhooks = WebhookWiring()
         return try RoutingTable(config: config) { (action) throws(CommandError) -> any Action in
             switch action.kind {
             case .jenkins:
@@ -66,6 +68,8 @@ extension HealCommand {
                 let sink = LogSink(destination: action.file.map { .file($0, fsync: false) } ?? .standardOutput, format: action.format)
                 do throws(SystemError) { try sink.prepare() } catch { throw CommandError(.ioError, "log action: \(error.description)") }
                 return LogAction(sink: sink)
+            case .webhook:
+                return try webhooks.action(action, config: config)
             }
         }
     }

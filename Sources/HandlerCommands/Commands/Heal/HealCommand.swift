@@ -146,7 +146,7 @@ public enum HealCommand: Command {
         switch options.subcommand {
         case .checkConfig:
             let summary = config.routes.map { route in
-                "\(route.name) (\(route.match == nil ? "default" : "match"): \(route.actions.map { $0.escalation ? "\($0.kind.rawValue)!" : $0.kind.rawValue }.joined(separator: " → ")))"
+                "\(route.name) (\(route.match == nil ? "default" : "match"): \(route.actions.map { action in action.on.map { "\(action.kind.rawValue)[\($0.map(\.rawValue).joined(separator: ","))]" } ?? (action.escalation ? "\(action.kind.rawValue)!" : action.kind.rawValue) }.joined(separator: " → ")))"
             }
             context.print("\(options.config!): OK, \(config.routes.count) route(s): " + summary.joined(separator: "; "))
             return .success

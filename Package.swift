@@ -49,6 +49,8 @@ let package = Package(
         ),
         // The fake Jenkins as a process, for benchmarks against the seed's bash + jq + curl.
         .executableTarget(name: "fake-jenkins", dependencies: ["TestSupport"], path: "Tests/fake-jenkins"),
+        // The fake Consul (consul-api.md "Fake Consul spec") as a process: several agents over one cluster state.
+        .executableTarget(name: "fake-consul", dependencies: ["TestSupport"], path: "Tests/fake-consul"),
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "ConsulWatchTests", dependencies: ["ConsulWatch", "TestSupport"]),

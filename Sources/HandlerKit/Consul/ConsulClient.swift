@@ -328,12 +328,12 @@ public struct ConsulClient: Sendable {
         if body.contains("ACL not found") { return .unknownToken(token: token) }
         if body.contains("Permission denied") || body.contains("ermission denied") || body.isEmpty {
             // `Permission denied: token with AccessorID '…' lacks permission 'key:write' on "a/b"`
-            if let range = body.range(of: "lacks permission '") {
+            if let range = body.firstRange(of: "lacks permission '") {
                 let rest = body[range.upperBound...]
                 if let close = rest.firstIndex(of: "'") {
                     let permission = String(rest[..<close])
                     var resource = ""
-                    if let open = rest.range(of: " on \"") {
+                    if let open = rest.firstRange(of: " on \"") {
                         resource = String(rest[open.upperBound...].prefix { $0 != "\"" })
                     }
                     return .aclDenied(needs: resource.isEmpty ? permission : "\(permission) on \(resource)", token: token)

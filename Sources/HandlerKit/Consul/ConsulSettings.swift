@@ -228,7 +228,7 @@ public struct ConsulSettings: Sendable, CustomStringConvertible {
         }
         var tls = forceTLS
         var rest = Substring(value)
-        if let range = value.range(of: "://") {
+        if let range = value.firstRange(of: "://") {
             let scheme = value[..<range.lowerBound]
             rest = value[range.upperBound...]
             switch scheme {

@@ -80,7 +80,7 @@ public enum PrometheusText {
 
     /// Help text escapes backslash and line feed.
     public static func escapeHelp(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+        text.replacing("\\", with: "\\\\").replacing("\n", with: "\\n")
     }
 
     /// Whole numbers without a fraction (counters read best that way), others as Swift prints

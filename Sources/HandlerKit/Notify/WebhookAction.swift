@@ -61,7 +61,7 @@ public struct WebhookAction: Action {
 
     /// The URL as printed: scheme and host, the rest hidden.
     public static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return "(invalid URL)" }
+        guard let scheme = url.firstRange(of: "://") else { return "(invalid URL)" }
         let rest = url[scheme.upperBound...]
         let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         let hostOnly = host.split(separator: "@").last.map(String.init) ?? ""

@@ -4,14 +4,20 @@ import ConsulWatch
 /// ``ConsulError`` turned into a one-line ``ConsulLookupError`` (the client's words say which
 /// permission or object is missing, and never the token).
 extension ConsulClient: NodeServicesLookup, KVReader, HealthReporter {
-    /// A node the catalog does not know ran nothing that can still be redeployed: no instances.
+    /// A node that the payload shows but the catalog does not is hidden by ACLs (Consul filters
+    /// it out with a 200 and `null`), so that is a failed lookup, never "no services".
     public func services(on node: String) throws(ConsulLookupError) -> [ServiceInstance] {
+        let found: ConsulCatalogNode?
         do {
-            let found = try catalogNode(node)
-            return (found?.services ?? []).map { ServiceInstance(service: $0.service, serviceID: $0.id, tags: $0.tags ?? []) }
+            found = try catalogNode(node)
         } catch {
             throw ConsulLookupError("the catalog lookup of node \(node) failed: \(error.description)")
         }
+        guard let found else {
+            throw ConsulLookupError(
+                "the catalog does not show node \(node): the token needs node:read for node \(node) (or the node was deregistered)")
+        }
+        return found.services.map { ServiceInstance(service: $0.service, serviceID: $0.id, tags: $0.tags ?? []) }
     }
 
     public func value(of key: String) throws(ConsulLookupError) -> String? {

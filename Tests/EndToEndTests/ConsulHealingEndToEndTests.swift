@@ -234,4 +234,20 @@ import TestSupport
         #expect(check?.status == "critical")
         #expect(check?.output.contains("not handled (web)") == true)
     }
+
+    @Test func explainShowsTheDeadNodesServicesAndTheResolvedKVValues() throws {
+        let s = try Scenario()
+        s.consul.putKey("services/books-service/color", "green")
+        let payload = s.directory.appendingPathComponent("critical.json")
+        try Data(s.payload("critical")).write(to: payload)
+        let config = #"{"routes":[{"actions":[{"type":"jenkins","url":"http://127.0.0.1:9","job":"deploy/{service}","params":{"COLOR":"{kv:services/{service}/color|blue}","CAUSE":"{cause}"}}]}]}"#
+        let result = try s.heal(config, [], arguments: ["explain", "--fresh", payload.path])
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.contains("serfHealth") && $0.contains("node-down") && $0.contains("its services are redeployed elsewhere: books-service (books-1), web") })
+        #expect(lines.contains { $0.contains("node-down:books-service") && $0.contains("act") && $0.contains("jenkins deploy/books-service CAUSE=node-down COLOR=green") }, "\(result.stdout)")
+        #expect(lines.contains { $0.contains("node-down:web") && $0.contains("COLOR=blue") })
+        #expect(!lines.contains { $0.contains("node-down:consul") })
+        #expect(s.redeploys.isEmpty)
+    }
 }

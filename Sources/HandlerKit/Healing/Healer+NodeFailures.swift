@@ -57,7 +57,7 @@ extension Healer {
 
     /// Why a node incident is not remediated, without claiming a node is down when only one of
     /// its node-level checks (a disk check, a node TTL check) fails.
-    static func describeNodeFailure(_ incident: Incident) -> String {
+    public static func describeNodeFailure(_ incident: Incident) -> String {
         if incident.checks.contains(where: \.showsNodeDown) {
             return "the node is down (serfHealth critical); its services' checks are stale (nodeFailures: node)"
         }

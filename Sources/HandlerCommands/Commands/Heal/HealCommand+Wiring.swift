@@ -89,7 +89,8 @@ extension HealCommand {
         return (PolicyEngine(routing: routing, blastRadius: config.blastRadius, claimant: "explain"), routing)
     }
 
-    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double) -> (Delivery, [Incident]) {
-        Healer.delivery(selection, groupBy: config.groupBy, watch: watchName(config), consulIndex: consulIndex, time: time)
+    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double, down: DownNodes = DownNodes()) -> (Delivery, [Incident]) {
+        Healer.delivery(
+            selection, groupBy: config.groupBy, watch: watchName(config), consulIndex: consulIndex, time: time, nodeFailures: config.nodeFailures, down: down)
     }
 }

@@ -263,13 +263,9 @@ class FakeConsulProcess:
     def stop(self):
         """Close stdin, return the JSON summary (None when it does not come)."""
         try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            out, _ = self.proc.communicate(timeout=10)
+            out, _ = self.proc.communicate(timeout=10)  # closes stdin: the fake prints its summary and exits
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.proc.send_signal(signal.SIGTERM)
             out, _ = self.proc.communicate()
         for line in out.decode("utf-8", "replace").splitlines():
             if line.startswith("{"):
@@ -734,7 +730,7 @@ class Bench:
             heal = self.exe("consul-heal")
             fake_bin = os.path.join(self.bin, "fake-consul")
             consul = FakeConsulProcess(fake_bin, "--agent", "handler", "--service", "web-02:web", "--service", "web-02:books-service",
-                                       "--service", "web-02:consul", "--fail-node", "web-02", "--no-stdin")
+                                       "--service", "web-02:consul", "--fail-node", "web-02")
             try:
                 payload = self.path("node-critical.json")
                 with open(payload, "w") as f:

@@ -109,7 +109,16 @@ public struct Healer: Sendable {
             }
         }
         delivery.incidents.removeAll { routing.route(for: $0) == nil }
-        for node in down.nodes { log(down.describe(node)) }
+        for node in down.nodes {
+            log(down.describe(node))
+            journal.record("node-down", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("node", node.name)
+                if let services = node.services { record.add("services", services.map(\.serviceID)) }
+                if let source = node.source { record.add("source", source.rawValue) }
+                if let pending = node.pending { record.add("pending", pending) }
+            }
+        }
         for incident in nodeFailures {
             log("\(incident.target): not remediated: \(Self.describeNodeFailure(incident))")
             journal.record("node-failure", time: now) { record in

@@ -894,12 +894,87 @@ class Bench:
         return info
 
 
+# ------------------------------------------------------------------ m: memory through a pipe (issue 7, item 5)
+
+MEMORY_TARGETS = {"consul-critical": 1.5, "consul-heal": 2.5}
+
+
+def peak_rss_kb(argv, payload, env, pipe):
+    """Peak RSS (KiB, GNU time's %M) of argv reading `payload`: through a pipe written by this
+    process in 64 KiB writes, as a Consul agent feeds a handler, or (pipe=False) from the file."""
+    if not os.access(TIME, os.X_OK):
+        raise NotAvailable("GNU time (%s) not installed" % TIME)
+    with tempfile.NamedTemporaryFile(prefix="rss-", delete=False) as f:
+        rss_file = f.name
+    try:
+        full_env = dict(os.environ)
+        full_env.update(env)
+        command = [TIME, "-f", "%M", "-o", rss_file] + list(argv)
+        if pipe:
+            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
+            with open(payload, "rb") as source:
+                try:
+                    for chunk in iter(lambda: source.read(65536), b""):
+                        proc.stdin.write(chunk)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            err = proc.stderr.read()
+            rc = proc.wait()
+        else:
+            with open(payload, "rb") as source:
+                done = subprocess.run(command, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
+            err, rc = done.stderr, done.returncode
+        if rc not in (0, 75):
+            lines = [l for l in err.decode(errors="replace").splitlines() if l.strip() and not l.startswith("Command exited")]
+            raise NotAvailable("%s exited %d: %s" % (os.path.basename(argv[0]), rc, (lines[-1] if lines else "no message")[:160]))
+        with open(rss_file) as f:
+            numbers = [l.strip() for l in f if l.strip().isdigit()]
+        if not numbers:
+            raise NotAvailable("no peak RSS from %s" % TIME)
+        return int(numbers[-1])
+    finally:
+        os.unlink(rss_file)
+
+
+def bench_memory(bench):
+    """Peak RSS ÷ payload size for the 40k-check payload (~23 MB), through a pipe and from a file,
+    against MEMORY_TARGETS. The minimum of a few runs is kept (RSS varies little)."""
+    rows = {}
+    for exe in ("consul-critical", "consul-heal"):
+        for pipe in (True, False):
+            title = "%s, 40k: peak RSS / payload, %s" % (exe, "through a pipe" if pipe else "from a file")
+            rows[(exe, pipe)] = bench.row("m-%s-%s" % (exe.split("-")[1], "pipe" if pipe else "file"), title, ("<=", MEMORY_TARGETS[exe]))
+
+    def body():
+        payload = generate(bench.path("checks-40k-mem.json"), "--checks", "40000")
+        size = os.path.getsize(payload)
+        config = bench.path("memory-heal.json")
+        with open(config, "w") as f:
+            json.dump({"routes": [{"name": "all", "actions": [{"type": "log", "file": bench.path("memory-heal.log")}]}]}, f)
+        commands = {
+            "consul-critical": [bench.exe("consul-critical"), "--format", "names"],
+            "consul-heal": [bench.exe("consul-heal"), "--config", config, "--no-state"],
+        }
+        runs = 1 if bench.args.quick else 3
+        for (exe, pipe), r in rows.items():
+            bench.say("m: %s %s" % (exe, "through a pipe" if pipe else "from a file"))
+            peak = min(peak_rss_kb(commands[exe], payload, {"CONSUL_INDEX": bench.next_index()}, pipe) for _ in range(runs))
+            r.ours_rss = peak
+            r.ours_text = mb(peak)
+            r.base_text = "%.1f MiB" % (size / 1048576)
+            r.ratio = peak * 1024 / size
+            r.note = "baseline column: the payload size (%d bytes); target <= %.1fx" % (size, MEMORY_TARGETS[exe])
+
+    bench.guarded(list(rows.values()), body)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bin", required=True, help="directory of the release executables (swift build -c release --show-bin-path)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for a CI-like check of the harness)")
     p.add_argument("--runs", type=int, default=0, help="timed repetitions for every benchmark (overrides the defaults)")
-    p.add_argument("--only", default="a,b,c,d,e,n,r", help="comma-separated subset of a,b,c,d,e,n,r (default: all)")
+    p.add_argument("--only", default="a,b,c,d,e,m,n,r", help="comma-separated subset of a,b,c,d,e,m,n,r (default: all; m: memory through a pipe; n: node failures; r: the release binaries)")
     p.add_argument("--fake-jenkins", default=None, help="fake Jenkins executable (default: BIN/fake-jenkins)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (payloads, configs, state)")
@@ -912,7 +987,7 @@ def main():
     if not os.path.isdir(args.bin):
         p.error("--bin %s: not a directory" % args.bin)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - set("abcdenr")
+    unknown = only - set("abcdemnr")
     if unknown:
         p.error("--only: unknown benchmark(s) %s" % ",".join(sorted(unknown)))
 
@@ -929,6 +1004,8 @@ def main():
         for name in "abcden":
             if name in only:
                 getattr(bench, "bench_" + name)()
+        if "m" in only:
+            bench_memory(bench)
         if "r" in only:
             bench.bench_release()
     finally:

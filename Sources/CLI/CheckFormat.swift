@@ -6,7 +6,8 @@ public enum CheckFormat: String, Sendable, CaseIterable {
     case jsonl
     /// One JSON array of those objects.
     case json
-    /// Unique service names, one per line (what the seed's jq filter printed).
+    /// Unique service names, one per line (what the seed's jq filter printed); control
+    /// characters and backslashes in a name are escaped, so a line is always one name.
     case names
     /// An aligned table for people.
     case table
@@ -29,7 +30,8 @@ public enum CheckFormat: String, Sendable, CaseIterable {
         case .names:
             var bytes: [UInt8] = []
             for name in serviceNames {
-                bytes.append(contentsOf: name.utf8)
+                // One name per line, always: control characters and backslashes escaped.
+                bytes.append(contentsOf: DisplayText.escape(name, backslash: true).utf8)
                 bytes.append(0x0A)
             }
             return bytes
@@ -44,7 +46,7 @@ public enum CheckFormat: String, Sendable, CaseIterable {
         let rows = checks.map { check -> [String] in
             let firstLine = check.output.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             let output = firstLine.count > 72 ? String(firstLine.prefix(71)) + "…" : firstLine
-            return [check.kind.rawValue, check.service ?? "-", check.node, check.checkID, check.status.rawValue, output]
+            return [check.kind.rawValue, check.service ?? "-", check.node, check.checkID, check.status.rawValue, output].map { DisplayText.escape($0) }
         }
         var widths = header.map(\.count)
         for row in rows {

@@ -1,3 +1,4 @@
+import ConsulWatch
 import Platform
 
 /// An executable of the toolkit: a pure `parse` from arguments to a value, and a `run`.
@@ -47,7 +48,9 @@ public struct CommandContext: Sendable {
             // A reader that went away (`| head`) is not worth an error of ours.
             try? FileIO.writeStandardOutput(bytes)
         },
-        diagnostics: { FileIO.writeStandardError($0 + "\n") },
+        // The one place diagnostic lines are written: control characters from payloads are
+        // escaped here, so a line is always one line and never drives the terminal.
+        diagnostics: { FileIO.writeStandardError(DisplayText.escape($0) + "\n") },
         environment: { Environment.value($0) },
         stdinIsTerminal: Terminal.isTerminal(0)
     )

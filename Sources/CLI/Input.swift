@@ -2,13 +2,20 @@ import ConsulWatch
 import Platform
 
 /// One payload to handle: its bytes and a name for messages (`stdin` or the file's path).
+///
+/// The bytes are read once into a ``ByteBuffer`` and borrowed by the decoder, never copied,
+/// so a delivery through a pipe costs about its own size in memory (docs/benchmarks.md).
 public struct Input: Sendable {
     public var name: String
-    public var bytes: [UInt8]
+    public var bytes: ByteBuffer
 
-    public init(name: String, bytes: [UInt8]) {
+    public init(name: String, bytes: ByteBuffer) {
         self.name = name
         self.bytes = bytes
+    }
+
+    public init(name: String, bytes: [UInt8]) {
+        self.init(name: name, bytes: ByteBuffer(bytes))
     }
 
     /// Reads the named files in order, or standard input when there are none.
@@ -22,7 +29,7 @@ public struct Input: Sendable {
                 throw .usage("no input: pipe a Consul watch payload on standard input, or name a file")
             }
             do {
-                return [Input(name: "stdin", bytes: try FileIO.readAll(fd: 0, name: "standard input"))]
+                return [Input(name: "stdin", bytes: try ByteBuffer.read(fd: 0, name: "standard input"))]
             } catch {
                 throw CommandError(.ioError, error.description)
             }
@@ -30,7 +37,7 @@ public struct Input: Sendable {
         var inputs: [Input] = []
         for path in files {
             do {
-                inputs.append(Input(name: path, bytes: try FileIO.readFile(path)))
+                inputs.append(Input(name: path, bytes: try ByteBuffer.readFile(path)))
             } catch {
                 throw CommandError(.ioError, error.description)
             }
@@ -39,9 +46,10 @@ public struct Input: Sendable {
     }
 
     /// Selects checks from this payload, turning payload problems into exit status 65.
-    public func select(_ options: SelectionOptions, consulIndex: UInt64?) throws(CommandError) -> Selection {
+    /// `tracksPopulation`: false when the population's names are not needed (no policy).
+    public func select(_ options: SelectionOptions, consulIndex: UInt64?, tracksPopulation: Bool = true) throws(CommandError) -> Selection {
         do {
-            return try Selection.select(from: bytes, criteria: options.criteria, type: options.type, consulIndex: consulIndex)
+            return try Selection.select(from: bytes, criteria: options.criteria, type: options.type, consulIndex: consulIndex, tracksPopulation: tracksPopulation)
         } catch {
             throw CommandError(.dataError, "\(name): \(error.description)")
         }

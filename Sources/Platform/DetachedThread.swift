@@ -11,22 +11,25 @@ import Musl
 @discardableResult
 public func detachThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    #if canImport(Musl)
+    var thread: pthread_t? = nil
+    #else
     var thread = pthread_t()
-    let started = pthread_create(&thread, nil, { raw in
-        guard let raw else { return nil }
-        Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().body()
+    #endif
+    let result = pthread_create(&thread, &attributes, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
         return nil
     }, context)
-    guard started == 0 else {
-        Unmanaged<ThreadBody>.fromOpaque(context).release()
-        return false
-    }
-    pthread_detach(thread)
-    return true
+    if result != 0 { Unmanaged<ThreadBody>.fromOpaque(context).release() }
+    return result == 0
 }
 
 /// Carries the closure through `pthread_create`'s `void *` argument.
-private final class ThreadBody {
+private final class ThreadBody: Sendable {
     let body: @Sendable () -> Void
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }

@@ -134,7 +134,7 @@ public final class HTTPServer: Sendable {
                 }
             }
             let accepted = Time.monotonicSeconds()
-            let started = startThread { [self] in
+            let started = detachThread { [self] in
                 defer { slots.signal() }
                 connection(client, accepted: accepted, log: log, handle: handle)
             }

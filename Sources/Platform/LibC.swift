@@ -49,28 +49,3 @@ private func libcFsync(_ fd: Int32) -> Int32 { fsync(fd) }
 private func libcAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
 private func libcConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>?, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
 
-/// Starts a detached thread of its own for `body`: blocking work (sockets, locks, children)
-/// must not sit on the global dispatch pool, which starves under it. False if the system
-/// refused a thread.
-func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
-    final class Start: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let context = Unmanaged.passRetained(Start(body)).toOpaque()
-    var attributes = pthread_attr_t()
-    pthread_attr_init(&attributes)
-    defer { pthread_attr_destroy(&attributes) }
-    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-    #if canImport(Musl)
-    var thread: pthread_t? = nil
-    #else
-    var thread = pthread_t()
-    #endif
-    let result = pthread_create(&thread, &attributes, { raw in
-        Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, context)
-    if result != 0 { Unmanaged<Start>.fromOpaque(context).release() }
-    return result == 0
-}

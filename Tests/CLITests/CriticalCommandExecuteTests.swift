@@ -276,7 +276,6 @@ struct CriticalCommandExecuteTests {
         ("services.json", "a `services` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
         ("key.json", "a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
         ("event.json", "an `event` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
-        ("key-missing.json", "a `null` payload (a missing `key` or an empty `keyprefix`) carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
     ])
     func nonHealthPayload(name: String, message: String) {
         let outcome = runCritical([fixturePath(name)])
@@ -284,6 +283,16 @@ struct CriticalCommandExecuteTests {
         #expect(outcome.exitCode.rawValue == 65)
         #expect(outcome.stdout == "")
         #expect(outcome.stderr == ["consul-critical: \(fixturePath(name)): \(message)"])
+    }
+
+    @Test("null (a Go nil slice) means no checks: exit 0; forced to key, it is refused with 65")
+    func nullPayload() {
+        let plain = runCritical([fixturePath("key-missing.json")])
+        #expect(plain.exitCode == .success)
+        #expect(plain.stdout == "" && plain.stderr == [])
+        let key = runCritical(["--type", "key", fixturePath("key-missing.json")])
+        #expect(key.exitCode == .dataError)
+        #expect(key.stderr == ["consul-critical: \(fixturePath("key-missing.json")): a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"])
     }
 
     @Test("malformed payload files: 65, one line with the file, the problem and the place")

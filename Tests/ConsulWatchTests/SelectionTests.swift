@@ -338,13 +338,20 @@ struct SelectionTests {
         #expect(message.contains("`\(type)` watch payload carries no health checks"))
     }
 
-    @Test("null is refused as an ambiguous payload without health checks")
+    @Test("null (a Go nil slice) selects nothing unless the type is forced to key or keyprefix")
     func nullPayload() throws {
         for name in ["key-missing.json", "keyprefix-empty.json"] {
-            #expect(throws: SelectionError.noHealthChecks(.key, ambiguous: true)) {
-                try Selection.select(from: Fixtures.bytes(name), criteria: SelectionCriteria())
+            #expect(try Selection.select(from: Fixtures.bytes(name), criteria: SelectionCriteria()) == Selection(type: .checks, checks: []))
+            for type in [WatchType.checks, .service, .event] {
+                #expect(try Selection.select(from: Fixtures.bytes(name), criteria: SelectionCriteria(), type: type) == Selection(type: type, checks: []))
+            }
+            #expect(throws: SelectionError.noHealthChecks(.key, ambiguous: false)) {
+                try Selection.select(from: Fixtures.bytes(name), criteria: SelectionCriteria(), type: .key)
             }
         }
+        #expect(try Selection.select(from: Array(" null \n".utf8), criteria: SelectionCriteria()).checks.isEmpty)
+        #expect(throws: SelectionError.self) { try Selection.select(from: Array("null null".utf8), criteria: SelectionCriteria()) }
+        #expect(try WatchPayload.decode(Array("null".utf8), as: .service) == .service([]))
         #expect(throws: SelectionError.noHealthChecks(.key, ambiguous: true)) {
             try Selection.select(from: WatchPayload.key(nil), criteria: SelectionCriteria())
         }

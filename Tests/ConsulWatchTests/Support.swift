@@ -102,8 +102,8 @@ enum SelectPath: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
 extension SelectionCriteria {
     static func with(
-        statuses: Set<CheckStatus>? = nil, includeMaintenance: Bool = false, services: Set<String> = [],
-        tags: Set<String> = [], nodes: Set<String> = [], checkIDs: Set<String> = []
+        statuses: Set<CheckStatus>? = nil, includeMaintenance: Bool = false, services: NameSet = [],
+        tags: NameSet = [], nodes: NameSet = [], checkIDs: NameSet = []
     ) -> SelectionCriteria {
         var criteria = SelectionCriteria()
         if let statuses { criteria.statuses = statuses }

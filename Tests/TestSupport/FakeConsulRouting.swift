@@ -51,9 +51,9 @@ final class FakeConsulEngine: @unchecked Sendable {
         state = ConsulState(configuration: configuration)
     }
 
-    /// The clock: real seconds since start plus every `advance(by:)`.
+    /// The clock: real seconds since start (unless `realTimeClock` is off) plus every `advance(by:)`.
     var nowLocked: Double {
-        Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 + clockOffset
+        (configuration.realTimeClock ? Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 : 0) + clockOffset
     }
 
     func withState<T>(_ body: (FakeConsulEngine) throws -> T) rethrows -> T {

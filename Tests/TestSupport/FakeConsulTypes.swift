@@ -32,6 +32,8 @@ extension FakeConsul {
         public var requestLogLimit = 100_000
         /// `session_ttl_min`.
         public var sessionTTLMin: Double = 10
+        /// False: the clock moves only by `advance(by:)`, so TTL tests hold on a loaded machine.
+        public var realTimeClock = true
 
         public init() {}
     }

@@ -277,7 +277,8 @@ struct FakeConsulClusterTests {
         f.fake.putKey("watched", "1")
         let index = try #require(f.fake.entry("watched")?.modifyIndex)
         async let woken = f.get("/v1/kv/watched?index=\(index)&wait=30s")
-        try await Task.sleep(for: .milliseconds(200))
+        // Parked as soon as the request arrives; a loaded machine only makes that later.
+        for _ in 0..<200 where f.fake.parkedQueries == 0 { try await Task.sleep(for: .milliseconds(50)) }
         #expect(f.fake.parkedQueries == 1)
         // A write elsewhere does not wake a single-key query; an identical write neither.
         f.fake.putKey("elsewhere", "x")

@@ -49,7 +49,7 @@ struct FakeConsulSessionTests {
 
     @Test("† F.9.8: a 10 s session lives to 2 × TTL; renew extends it; renew after expiry is 404")
     func sessionTTL() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }
         let id = try await createSession(f, #"{"TTL":"10s"}"#)
         f.fake.advance(by: 15)
         let renewed = try await f.put("/v1/session/renew/\(id)")

@@ -376,11 +376,12 @@ struct FakeJenkinsFidelityTests {
     @Test func autoAdvancingClock() async throws {
         let fake = try makeFake {
             $0.jobs = [FakeJenkins.Job("plain", script: [.init(.failure, durationMs: 20_000)])]
-            $0.clock = .scaled(20)  // 1 real ms = 20 virtual ms
+            $0.clock = .scaled(5)  // 1 real ms = 5 virtual ms
         }
         let client = TestClient(user: "bot", secret: "tok")
         let id = try #require(try await client.post(fake.url("job/plain/build")).queueId)
-        // Quiet period 5 s = 250 real ms, build 20 s = 1 real s; the left item lives 300 s = 15 real s.
+        // Quiet period 5 s = 1 real s, build 20 s = 4 real s; the left item lives 300 s = 60 real s
+        // (a loaded machine once took more than 15 real s between the POST and the first GET).
         // Poll as a client would (bounded), so a loaded machine only makes it slower.
         var number: Int?
         for _ in 0..<400 where number == nil {
@@ -390,7 +391,7 @@ struct FakeJenkinsFidelityTests {
             if number == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(number == 1)
-        for _ in 0..<400 where fake.builds(of: "plain").first?.result == nil {
+        for _ in 0..<800 where fake.builds(of: "plain").first?.result == nil {
             try await Task.sleep(for: .milliseconds(50))
         }
         let build = try await client.get(fake.url("job/plain/1/api/json")).json()

@@ -76,12 +76,12 @@ public enum CriticalCommand: Command {
         var output: [UInt8] = []
         var checks: [SelectedCheck] = []
         var names: [String] = []
-        var seenNames: Set<String> = []
+        var seenNames = NameSet()  // byte for byte: "café" NFC and NFD are two services
         for input in inputs {
-            let selection = try input.select(options.selection, consulIndex: consulIndex)
+            let selection = try input.select(options.selection, consulIndex: consulIndex, tracksPopulation: false)
             selectedCount += selection.checks.count
             checks += selection.checks
-            for name in selection.serviceNames where seenNames.insert(name).inserted { names.append(name) }
+            for name in selection.serviceNames where seenNames.insert(name) { names.append(name) }
         }
         if options.count {
             output = Array("\(selectedCount)\n".utf8)

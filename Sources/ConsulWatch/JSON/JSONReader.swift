@@ -165,6 +165,30 @@ public struct JSONReader: ~Copyable {
         }
     }
 
+    /// Reads the opening of an array and, if it has one, its first element with `body`; the rest
+    /// is left unread (the caller restores ``position`` or reads on). Returns false for `[]`.
+    /// For looking at a payload's first element without reading the whole payload.
+    public mutating func readFirstElement(
+        _ body: (inout JSONReader) throws(JSONError) -> Void
+    ) throws(JSONError) -> Bool {
+        try expectOpening(UInt8(ascii: "["), kind: .array)
+        skipWhitespace()
+        if position < end, base[position] == UInt8(ascii: "]") {
+            position += 1
+            return false
+        }
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Self.maximumDepth { throw error(.nestingTooDeep(Self.maximumDepth)) }
+        do {
+            try body(&self)
+        } catch var failure {
+            failure.path.insert(.index(0), at: 0)
+            throw failure
+        }
+        return true
+    }
+
     /// Reads `null` if it is next and returns true; otherwise consumes nothing.
     public mutating func readNullIfPresent() -> Bool {
         skipWhitespace()

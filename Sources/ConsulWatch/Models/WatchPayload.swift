@@ -53,6 +53,8 @@ public enum WatchPayload: Sendable, Hashable {
     public init(reading reader: inout JSONReader, as type: WatchType) throws(JSONError) {
         func array<T>(_ element: (inout JSONReader) throws(JSONError) -> T) throws(JSONError) -> [T] {
             var values: [T] = []
+            // A Go nil slice is `null`: an empty list (older agents, nil results).
+            if reader.readNullIfPresent() { return values }
             try reader.readArray { (reader) throws(JSONError) in values.append(try element(&reader)) }
             return values
         }
@@ -87,8 +89,8 @@ extension WatchType {
         public var ambiguous: Bool
     }
 
-    /// Tells the watch type from the JSON itself, without consuming anything: `[]` reads as
-    /// `checks` and `null` as `key` (both ambiguous); otherwise the members of the first element
+    /// Tells the watch type from the JSON itself, without consuming anything: `[]` and `null`
+    /// read as `checks` (both ambiguous); otherwise the members of the first element
     /// decide (`CheckID` → checks, `Service` + `Checks` → service, `Key` → key/keyprefix,
     /// `LTime`/`Payload` → event, `Node` + `Address` → nodes; an object of arrays → services).
     public static func detect(_ reader: inout JSONReader) throws(JSONError) -> Detection {
@@ -96,31 +98,26 @@ extension WatchType {
         defer { reader.position = saved }
         switch try reader.peekKind() {
         case .null:
-            return Detection(type: .key, ambiguous: true)
+            // Health handlers are the toolkit's use: a bare `null` is an empty checks list
+            // (a Go nil slice), as `[]` is; a key watch's `null` needs `--type key`.
+            return Detection(type: .checks, ambiguous: true)
         case .array:
             var members: Set<String> = []
             var firstKind: JSONReader.Kind?
-            var isEmpty = true
             let start = reader.position
-            // Look at the first element only; stop reading by throwing a private marker.
-            do {
-                try reader.readArray { (reader) throws(JSONError) in
-                    isEmpty = false
-                    firstKind = try reader.peekKind()
-                    if firstKind == .object {
-                        try reader.readObject { (key, reader) throws(JSONError) in
-                            members.insert(key.string)
-                            try reader.skipValue()
-                        }
-                    } else {
-                        // Validate it like an object would be, so that malformed JSON (cut short,
-                        // nested 10 000 deep) is reported as such, not as a wrong element type.
+            // Look at the first element only.
+            let isEmpty = try !reader.readFirstElement { (reader) throws(JSONError) in
+                firstKind = try reader.peekKind()
+                if firstKind == .object {
+                    try reader.readObject { (key, reader) throws(JSONError) in
+                        members.insert(key.string)
                         try reader.skipValue()
                     }
-                    throw JSONError(.trailingData, offset: -1, line: 0, column: 0)
+                } else {
+                    // Validate it like an object would be, so that malformed JSON (cut short,
+                    // nested 10 000 deep) is reported as such, not as a wrong element type.
+                    try reader.skipValue()
                 }
-            } catch where error.offset == -1 {
-                // The marker: the first element has been looked at.
             }
             if isEmpty { return Detection(type: .checks, ambiguous: true) }
             guard firstKind == .object else {

@@ -10,13 +10,13 @@ public struct SelectionCriteria: Sendable, Hashable {
     public var includeMaintenance = false
     /// Service names to keep (empty: all). Node failures in a `checks` watch name no service and
     /// are dropped by this filter.
-    public var services: Set<String> = []
+    public var services: NameSet = []
     /// Tags a check's service must carry, all of them (as Consul's own `tag` filter).
-    public var tags: Set<String> = []
+    public var tags: NameSet = []
     /// Node names to keep (empty: all).
-    public var nodes: Set<String> = []
+    public var nodes: NameSet = []
     /// Check IDs to keep (empty: all).
-    public var checkIDs: Set<String> = []
+    public var checkIDs: NameSet = []
 
     public init() {}
 
@@ -102,11 +102,12 @@ public struct Selection: Sendable, Hashable {
         self.population = population
     }
 
-    /// Unique service names of the selected checks, in first-seen order (the seed's output).
+    /// Unique service names of the selected checks, in first-seen order (the seed's output);
+    /// names that differ in any byte are different services.
     public var serviceNames: [String] {
-        var seen: Set<String> = []
+        var seen = NameSet()
         return checks.compactMap { check in
-            guard let name = check.service, seen.insert(name).inserted else { return nil }
+            guard let name = check.service, seen.insert(name) else { return nil }
             return name
         }
     }
@@ -120,32 +121,45 @@ public struct CheckSelector: Sendable {
 
     private var candidates: [SelectedCheck] = []
     private var seen: Set<CheckKey> = []
-    private var silencedNodes: [String: String] = [:]
+    private var silencedNodes: [ExactName: String] = [:]
     private var silencedInstances: [NodeService: String] = [:]
     private var population = Selection.Population()
 
+    /// Identities are byte-exact (``ExactName``), as Consul's are.
     private struct CheckKey: Hashable {
-        var node: String
-        var checkID: String
-        var serviceID: String?
+        var node: ExactName
+        var checkID: ExactName
+        var serviceID: ExactName?
     }
 
     private struct NodeService: Hashable {
-        var node: String
-        var serviceID: String
+        var node: ExactName
+        var serviceID: ExactName
+
+        init(node: String, serviceID: String) {
+            self.node = ExactName(node)
+            self.serviceID = ExactName(serviceID)
+        }
     }
 
-    public init(criteria: SelectionCriteria, consulIndex: UInt64? = nil) {
+    /// False when nothing needs the population's node and service names (consul-critical):
+    /// for a 10 000-node payload they are a few hundred kilobytes of peak memory.
+    public let tracksPopulation: Bool
+
+    public init(criteria: SelectionCriteria, consulIndex: UInt64? = nil, tracksPopulation: Bool = true) {
         self.criteria = criteria
         self.consulIndex = consulIndex
+        self.tracksPopulation = tracksPopulation
     }
 
     /// Considers one check of a `checks` payload.
     public mutating func consider(_ check: HealthCheck) {
         population.checkCount += 1
-        population.nodes.insert(check.node)
-        if let name = check.serviceName, !name.isEmpty { population.services.insert(name) }
-        population.note(node: check.node, service: check.serviceName ?? "", serviceID: check.serviceID, tags: check.serviceTags ?? [], status: check.status)
+        if tracksPopulation {
+            population.nodes.insert(check.node)
+            if let name = check.serviceName, !name.isEmpty { population.services.insert(name) }
+            population.note(node: check.node, service: check.serviceName ?? "", serviceID: check.serviceID, tags: check.serviceTags ?? [], status: check.status)
+        }
         if recordMaintenance(check) { return }
         let isNode = check.isNodeCheck
         offer(check, service: isNode ? nil : check.serviceName, serviceID: isNode ? nil : check.serviceID,
@@ -161,17 +175,21 @@ public struct CheckSelector: Sendable {
     /// Counts a skimmed check that ``needsModel(_:)`` ruled out.
     public mutating func count(_ skim: HealthCheck.Skim) {
         population.checkCount += 1
-        population.nodes.insert(skim.node)
-        if !skim.serviceName.isEmpty { population.services.insert(skim.serviceName) }
-        population.note(node: skim.node, service: skim.serviceName, serviceID: skim.serviceID, tags: skim.serviceTags, status: skim.status)
+        if tracksPopulation {
+            population.nodes.insert(skim.node)
+            if !skim.serviceName.isEmpty { population.services.insert(skim.serviceName) }
+            population.note(node: skim.node, service: skim.serviceName, serviceID: skim.serviceID, tags: skim.serviceTags, status: skim.status)
+        }
     }
 
     /// Considers one entry of a `service` payload: its own checks, and its node's checks, which
     /// mark this instance when the node fails.
     public mutating func consider(_ entry: ServiceEntry) {
-        population.nodes.insert(entry.node.node)
-        population.services.insert(entry.service.service)
-        population.note(node: entry.node.node, service: entry.service.service, serviceID: entry.service.id, tags: entry.service.tags ?? [], status: .passing)
+        if tracksPopulation {
+            population.nodes.insert(entry.node.node)
+            population.services.insert(entry.service.service)
+            population.note(node: entry.node.node, service: entry.service.service, serviceID: entry.service.id, tags: entry.service.tags ?? [], status: .passing)
+        }
         for check in entry.checks {
             population.checkCount += 1
             if recordMaintenance(check) { continue }
@@ -184,7 +202,7 @@ public struct CheckSelector: Sendable {
         guard let maintenance = check.maintenance else { return false }
         let reason = check.notes ?? ""
         switch maintenance {
-        case .node(let node): silencedNodes[node] = reason
+        case .node(let node): silencedNodes[ExactName(node)] = reason
         case .service(let node, let serviceID): silencedInstances[NodeService(node: node, serviceID: serviceID)] = reason
         }
         return true
@@ -198,7 +216,7 @@ public struct CheckSelector: Sendable {
             checkName: check.name ?? "", status: check.status, output: check.output ?? "", notes: check.notes ?? "",
             tags: tags, consulIndex: consulIndex)
         guard criteria.matches(selected) else { return }
-        guard seen.insert(CheckKey(node: check.node, checkID: check.checkID, serviceID: serviceID)).inserted else { return }
+        guard seen.insert(CheckKey(node: ExactName(check.node), checkID: ExactName(check.checkID), serviceID: serviceID.map { ExactName($0) })).inserted else { return }
         candidates.append(selected)
     }
 
@@ -209,7 +227,7 @@ public struct CheckSelector: Sendable {
         checks.reserveCapacity(candidates.count)
         for check in candidates {
             if !criteria.includeMaintenance {
-                if let reason = silencedNodes[check.node] {
+                if let reason = silencedNodes[ExactName(check.node)] {
                     silenced.append(.init(check: check, maintenance: .node(check.node), reason: reason))
                     continue
                 }
@@ -248,17 +266,24 @@ extension Selection {
     /// Reads a health-bearing payload (`checks` or `service`) from `bytes` and selects checks,
     /// streaming: checks are considered as they are read, and only selected ones are kept.
     ///
-    /// The type is detected from the JSON unless `type` is given; `[]` reads as an empty
-    /// `checks` payload. A payload of another type is fully validated and then refused with
+    /// The type is detected from the JSON unless `type` is given; `[]` and `null` read as an
+    /// empty `checks` payload (`null` is also empty for a forced `service` or `event` type). A payload of another type is fully validated and then refused with
     /// ``SelectionError/noHealthChecks(_:ambiguous:)``.
     public static func select<Bytes: ContiguousBytes>(
-        from bytes: Bytes, criteria: SelectionCriteria, type: WatchType? = nil, consulIndex: UInt64? = nil
+        from bytes: Bytes, criteria: SelectionCriteria, type: WatchType? = nil, consulIndex: UInt64? = nil,
+        tracksPopulation: Bool = true
     ) throws(SelectionError) -> Selection {
+        let read: ReadOutcome
         do {
-            return try JSONReader.read(bytes) { (reader) throws(JSONError) -> Selection in
+            read = try JSONReader.read(bytes) { (reader) throws(JSONError) -> ReadOutcome in
+                // Go marshals a nil slice as `null`: for a checks, service or event watch (and
+                // when no type is forced) it means "nothing", as `[]` does.
+                if type == nil || type == .checks || type == .service || type == .event, reader.readNullIfPresent() {
+                    return .selected(CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation).finish(type: type ?? .checks))
+                }
                 let detection: WatchType.Detection
                 if let type { detection = .init(type: type, ambiguous: false) } else { detection = try WatchType.detect(&reader) }
-                var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex)
+                var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation)
                 switch detection.type {
                 case .checks:
                     try reader.readArray { (reader) throws(JSONError) in
@@ -275,17 +300,25 @@ extension Selection {
                 case .service:
                     try reader.readArray { (reader) throws(JSONError) in selector.consider(try ServiceEntry(reading: &reader)) }
                 default:
+                    // Validated whole all the same: a broken payload is reported as broken.
                     _ = try WatchPayload(reading: &reader, as: detection.type)
-                    throw JSONError(.missingField(""), offset: -2, line: 0, column: 0, path: [.key(detection.type.rawValue), .key(detection.ambiguous ? "1" : "0")])
+                    return .noHealthChecks(detection)
                 }
-                return selector.finish(type: detection.type)
+                return .selected(selector.finish(type: detection.type))
             }
-        } catch where error.offset == -2 {
-            guard case .key(let name) = error.path.first, let type = WatchType(rawValue: name) else { fatalError("unreachable") }
-            throw .noHealthChecks(type, ambiguous: error.path.last == .key("1"))
         } catch {
             throw .invalidPayload(error)
         }
+        switch read {
+        case .selected(let selection): return selection
+        case .noHealthChecks(let detection): throw .noHealthChecks(detection.type, ambiguous: detection.ambiguous)
+        }
+    }
+
+    /// What reading found: checks selected, or a valid payload of a type without health checks.
+    private enum ReadOutcome {
+        case selected(Selection)
+        case noHealthChecks(WatchType.Detection)
     }
 
     /// Selects checks from a decoded payload.

@@ -121,9 +121,7 @@ public enum JenkinsCommand: Command {
         guard let url = options.url ?? context.environment("JENKINS_URL"), !url.isEmpty else {
             throw .usage("no Jenkins URL: give --url or set JENKINS_URL")
         }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            throw .usage("the Jenkins URL must start with http:// or https://, not '\(url)'")
-        }
+        do { try JenkinsURL.validate(url) } catch { throw .usage("the Jenkins URL \(options.url != nil ? "(--url)" : "(JENKINS_URL)") \(error.description)") }
         let (credentials, buildToken) = try credentials(options, environment: context.environment)
         let configuration = JenkinsConfiguration(
             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,

@@ -11,12 +11,22 @@ import Platform
 /// environment variables (`CONSUL_SERVICE`, `CONSUL_SERVICE_ID`, `CONSUL_NODE`,
 /// `CONSUL_CHECK_ID`, `CONSUL_STATUS`, `CONSUL_INDEX`, `CONSUL_INCIDENT`, and `CONSUL_ALERT` for
 /// escalations) and as JSON on stdin.
+///
+/// The handler's own secrets are not passed on: the variables in ``withheldEnvironment`` are
+/// removed from the environment a command inherits (docs/actions.md).
 public struct CommandAction: Action {
+    /// Secrets of the handler that its children never inherit (the one documented list).
+    public static let withheldEnvironment: [String] = [
+        "JENKINS_API_TOKEN", "JENKINS_PASSWORD", "JENKINS_BUILD_TOKEN",
+        "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "CONSUL_HTTP_AUTH",
+    ]
+
     public let name: String
     /// argv templates; the first is the program (a path, or a name looked up in PATH).
     public let command: [Template]
     public let runner: any ProcessRunner
-    /// The environment the command inherits (the handler's own, as Consul's handlers do).
+    /// The environment the command inherits (the handler's own, as Consul's handlers do),
+    /// without ``withheldEnvironment``.
     public let baseEnvironment: [String: String]
     public let timeout: Double?
     public let killGrace: Double
@@ -32,7 +42,7 @@ public struct CommandAction: Action {
         self.name = name
         self.command = command
         self.runner = runner
-        self.baseEnvironment = baseEnvironment
+        self.baseEnvironment = baseEnvironment.filter { !Self.withheldEnvironment.contains($0.key) }
         self.timeout = timeout
         self.killGrace = killGrace
         self.outputLimit = outputLimit

@@ -246,8 +246,8 @@ public struct HealConfig: Sendable {
             if let jenkins = top["jenkins"] {
                 let fields = try object(jenkins, "$.jenkins", allowed: ["url", "user", "tokenFile", "passwordFile", "buildTokenFile", "caFile", "requestTimeout", "retries"])
                 config.jenkins.url = try string(fields["url"], "$.jenkins.url")
-                if let url = config.jenkins.url, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-                    throw fail("$.jenkins.url", "must start with http:// or https://")
+                if let url = config.jenkins.url {
+                    do { try JenkinsURL.validate(url) } catch { throw fail("$.jenkins.url", error.description) }
                 }
                 config.jenkins.user = try string(fields["user"], "$.jenkins.user")
                 config.jenkins.tokenFile = try string(fields["tokenFile"], "$.jenkins.tokenFile")
@@ -281,8 +281,8 @@ public struct HealConfig: Sendable {
                         causes.insert(cause)
                     }
                     match = RouteMatch(
-                        services: Set(try strings(m["service"], path + ".match.service")), tags: Set(try strings(m["tag"], path + ".match.tag")),
-                        nodes: Set(try strings(m["node"], path + ".match.node")), checks: Set(try strings(m["check"], path + ".match.check")),
+                        services: NameSet(try strings(m["service"], path + ".match.service")), tags: NameSet(try strings(m["tag"], path + ".match.tag")),
+                        nodes: NameSet(try strings(m["node"], path + ".match.node")), checks: NameSet(try strings(m["check"], path + ".match.check")),
                         causes: causes)
                 } else {
                     sawDefault = true
@@ -353,7 +353,7 @@ public struct HealConfig: Sendable {
             case .jenkins:
                 spec.url = try string(fields["url"], path + ".url") ?? config.jenkins.url
                 guard let url = spec.url else { throw fail(path + ".url", "no Jenkins URL here or in $.jenkins.url") }
-                if !(url.hasPrefix("http://") || url.hasPrefix("https://")) { throw fail(path + ".url", "must start with http:// or https://") }
+                do { try JenkinsURL.validate(url) } catch { throw fail(fields["url"] == nil ? "$.jenkins.url" : path + ".url", error.description) }
                 let jobText = try string(fields["job"], path + ".job") ?? "{service}"
                 do { spec.job = try JenkinsJobTemplate(jobText) } catch {
                     throw fail(path + ".job", error.description)

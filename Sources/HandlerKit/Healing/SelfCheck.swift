@@ -109,7 +109,7 @@ public final class SelfCheckKeeper: Sendable {
     public func start() {
         report(SelfCheck.Summary())
         let interval = max(1, min(check.ttl / 4, 60))
-        BackgroundThread.start { [self] in
+        detachThread { [self] in
             while true {
                 Time.sleep(seconds: interval)
                 refreshIfDue()

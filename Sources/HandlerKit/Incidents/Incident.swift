@@ -42,20 +42,42 @@ public struct Incident: Sendable, Hashable {
 
     /// The stable identity: `service:web`, `instance:web-02/web`, `node:web-02`. A node failure
     /// in a `checks` watch under service grouping has no service and becomes `node:<node>`.
+    ///
+    /// Names are written with ``encodeName(_:)``, so an ID is plain ASCII and two IDs are equal
+    /// exactly when their names are equal byte for byte: state keys, the spool and every
+    /// dictionary keyed by ID then tell "café" (NFC) and "café" (NFD) apart, as Consul does.
     public var id: String { Self.id(of: checks[0], groupBy: groupBy) }
 
     /// The identity of the incident `check` belongs to.
     public static func id(of check: SelectedCheck, groupBy: GroupBy) -> String {
         switch groupBy {
         case .service:
-            if let service = check.service { return "service:\(service)" }
-            return "node:\(check.node)"
+            if let service = check.service { return "service:" + encodeName(service) }
+            return "node:" + encodeName(check.node)
         case .instance:
-            if let serviceID = check.serviceID { return "instance:\(check.node)/\(serviceID)" }
-            return "node:\(check.node)"
+            if let serviceID = check.serviceID { return "instance:" + encodeName(check.node) + "/" + encodeName(serviceID) }
+            return "node:" + encodeName(check.node)
         case .node:
-            return "node:\(check.node)"
+            return "node:" + encodeName(check.node)
         }
+    }
+
+    /// A name as it appears in an ID: printable ASCII as is, `%`, `/` and every other byte
+    /// (controls, non-ASCII UTF-8) as `%XX`. `web` stays `web`; "café" in NFC is
+    /// `caf%C3%A9`, in NFD `cafe%CC%81`.
+    public static func encodeName(_ name: String) -> String {
+        if name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x25 && $0 != 0x2F }) { return name }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(name.utf8.count * 3)
+        for byte in name.utf8 {
+            if byte > 0x20 && byte < 0x7F && byte != 0x25 && byte != 0x2F {
+                bytes.append(byte)
+            } else {
+                bytes += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A short name for people: the service, or `node <name>`.

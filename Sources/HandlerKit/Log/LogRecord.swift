@@ -174,7 +174,7 @@ public enum Timestamp {
 /// A short digest of a payload for the journal: FNV-1a, 64 bits, as 16 hex digits. It
 /// identifies a delivery (the same bytes give the same digest); it is not a security hash.
 public enum PayloadDigest {
-    public static func fnv1a64(_ bytes: [UInt8]) -> String {
+    public static func fnv1a64<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

@@ -1,16 +1,16 @@
 import ConsulWatch
 
 /// Which incidents a route takes: every listed field must match (empty fields match anything);
-/// within a field, any value matches.
+/// within a field, any value matches. Names match byte for byte, as Consul compares them.
 public struct RouteMatch: Sendable, Hashable {
-    public var services: Set<String> = []
-    public var tags: Set<String> = []
-    public var nodes: Set<String> = []
-    public var checks: Set<String> = []
+    public var services: NameSet = []
+    public var tags: NameSet = []
+    public var nodes: NameSet = []
+    public var checks: NameSet = []
     /// `check` or `node-down` (``Incident/cause``).
     public var causes: Set<Incident.Cause> = []
 
-    public init(services: Set<String> = [], tags: Set<String> = [], nodes: Set<String> = [], checks: Set<String> = [], causes: Set<Incident.Cause> = []) {
+    public init(services: NameSet = [], tags: NameSet = [], nodes: NameSet = [], checks: NameSet = [], causes: Set<Incident.Cause> = []) {
         self.services = services
         self.tags = tags
         self.nodes = nodes

@@ -66,7 +66,7 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .cannotConnect(let detail): return "cannot connect: \(detail)"
         case .timedOut(let seconds): return "no response within \(seconds)s"
-        case .invalidURL(let url): return "invalid URL \(url)"
+        case .invalidURL(let url): return "invalid URL \(JenkinsURL.redacted(url))"  // never echo userinfo or a token=
         case .failed(let detail): return detail
         }
     }

@@ -111,8 +111,8 @@ extension HealCommand {
             case .service(let entries): checks = entries.flatMap(\.checks)
             default: checks = []
             }
-            var shown: Set<String> = []
-            for check in checks where shown.insert(check.node + "\u{0}" + check.checkID).inserted {
+            var shown: Set<[ExactName]> = []  // byte for byte, as Consul compares names
+            for check in checks where shown.insert([ExactName(check.node), ExactName(check.checkID)]).inserted {
                 var explanation = explain(check, selection: selection, decisions: decisions, nodeFailures: nodeFailureIDs, routing: routing, groupBy: config.groupBy)
                 if check.checkID == HealthCheck.serfHealthCheckID, let node = down.node(check.node) { explanation = .nodeDown(down.describe(node)) }
                 rows.append([label, check.node, check.checkID, check.status.rawValue, explanation.name, explanation.reason(selecting: config.selection.statuses, kv: kv)])
@@ -135,8 +135,9 @@ extension HealCommand {
         _ check: HealthCheck, selection: Selection, decisions: [String: Decision], nodeFailures: [String: String], routing: RoutingTable, groupBy: GroupBy
     ) -> Explanation {
         if let maintenance = check.maintenance { return .maintenanceCheck(maintenance) }
-        guard let selected = selection.checks.first(where: { $0.node == check.node && $0.checkID == check.checkID }) else {
-            if let silenced = selection.silenced.first(where: { $0.check.node == check.node && $0.check.checkID == check.checkID }) {
+        let node = ExactName(check.node), checkID = ExactName(check.checkID)
+        guard let selected = selection.checks.first(where: { ExactName($0.node) == node && ExactName($0.checkID) == checkID }) else {
+            if let silenced = selection.silenced.first(where: { ExactName($0.check.node) == node && ExactName($0.check.checkID) == checkID }) {
                 return .silencedBeforePolicy(silenced)
             }
             return .notSelected(check.status)

@@ -23,15 +23,15 @@ extension HealCommand {
             let header = "#\(number + 1) \(file) index \(recorded.index.map(String.init) ?? "-") at \(Timestamp.iso8601(time))"
             let selection: Selection
             do { selection = try Selection.select(from: bytes, criteria: config.selection, type: options.type, consulIndex: recorded.index) } catch {
-                context.print("\(header): unreadable: \(error.description)")
+                context.print(DisplayText.escape("\(header): unreadable: \(error.description)"))
                 continue
             }
             let (delivery, nodeFailures) = delivery(selection, config: config, consulIndex: recorded.index, time: time)
             let result = engine.decide(delivery, state: &state)
             context.print("\(header): \(selection.checks.count) selected\(result.baseline ? " (baseline)" : "")")
-            for failure in nodeFailures { context.print("  \(failure.target): node-failure: not remediated") }
-            if let tripped = result.breakerTripped { context.print("  ALERT blast radius: \(tripped.joined(separator: ", "))") }
-            for decision in result.decisions { context.print("  \(decision.target): \(decision.reason)") }
+            for failure in nodeFailures { context.print(DisplayText.escape("  \(failure.target): node-failure: not remediated")) }
+            if let tripped = result.breakerTripped { context.print(DisplayText.escape("  ALERT blast radius: \(tripped.joined(separator: ", "))")) }
+            for decision in result.decisions { context.print(DisplayText.escape("  \(decision.target): \(decision.reason)")) }
         }
         return .success
     }
@@ -47,11 +47,11 @@ extension HealCommand {
         }
     }
 
-    static func recordPayload(_ bytes: [UInt8], consulIndex: UInt64?, in directory: String) throws(CommandError) {
+    static func recordPayload(_ bytes: ByteBuffer, consulIndex: UInt64?, in directory: String) throws(CommandError) {
         do {
             try AtomicFile.createDirectory(directory, mode: 0o700)
             let millis = Int(Time.wallSeconds() * 1000)
-            try AtomicFile.write(bytes, to: "\(directory)/\(millis)-\(consulIndex.map(String.init) ?? "none").json", mode: 0o600)
+            try AtomicFile.write(bytes.array, to: "\(directory)/\(millis)-\(consulIndex.map(String.init) ?? "none").json", mode: 0o600)
         } catch {
             throw CommandError(.ioError, "--record: \(error.description)")
         }

@@ -21,10 +21,10 @@ extension HealCommand {
         }
         var text = "state: \(store.directory)\n"
         for (name, watch) in state.watches.sorted(by: { $0.key < $1.key }) {
-            text += "watch \(name): \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
+            text += "watch \(DisplayText.escape(name)): \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
         }
         if let breaker = state.breaker {
-            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(breaker.targets.joined(separator: ", ")); remediation suspended\n"
+            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
         }
         var rows: [[String]] = [["TARGET", "STATE", "SINCE", "REMEDIATIONS", "CIRCUIT", "LAST DECISION"]]
         for record in state.targets.values.sorted(by: { $0.id < $1.id }) {
@@ -36,7 +36,7 @@ extension HealCommand {
         text += rows.count > 1 ? table(rows) : "no targets known yet\n"
         text += "spool: \(spool.count) action(s) waiting\n"
         for entry in spool {
-            text += "  \(entry.incidentID) (route \(entry.route)): \(entry.attempts) attempt(s), last error: \(entry.lastError)\n"
+            text += DisplayText.escape("  \(entry.incidentID) (route \(entry.route)): \(entry.attempts) attempt(s), last error: \(entry.lastError)") + "\n"
         }
         let dead = store.deadLetters()
         text += "dead letters: \(dead.count)\(dead.isEmpty ? "" : " in \(store.deadLetterDirectory)")\n"
@@ -51,7 +51,9 @@ extension HealCommand {
         return "\(s / 3600)h ago"
     }
 
-    static func table(_ rows: [[String]]) -> String {
+    /// Columns aligned; cells come from payloads, so control characters are escaped.
+    static func table(_ rawRows: [[String]]) -> String {
+        let rows = rawRows.map { $0.map { DisplayText.escape($0) } }
         var widths = [Int](repeating: 0, count: rows.map(\.count).max() ?? 0)
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
         return rows.map { row in

@@ -42,7 +42,15 @@ extension HealCommand {
 
     /// The configuration's routes with real actions. One Jenkins client per URL, so that the
     /// connection bound holds across routes.
+    /// A secret file the configuration names that cannot be used (wrong mode, a link, a FIFO)
+    /// is a configuration error (78), as the same file given by flag is a usage error (64).
     static func routingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
+        do { return try buildRoutingTable(config, context: context) } catch where error.exitCode == .usage {
+            throw CommandError(.configError, error.message)
+        }
+    }
+
+    private static func buildRoutingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
         var clients: [String: JenkinsClient] = [:]
         var webhooks = WebhookWiring()
         return try RoutingTable(config: config) { (action) throws(CommandError) -> any Action in

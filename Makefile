@@ -6,7 +6,7 @@ COMMANDS := consul-critical consul-jenkins consul-redeploy consul-log consul-hea
 FIXTURES := Tests/TestSupport/Fixtures
 
 # Releases: one static, stripped multi-call binary (consul-handlers) and five links to it.
-VERSION := $(shell sed -n 's/^public let toolkitVersion = "\(.*\)"$$/\1/p' Sources/CLI/Command.swift)
+VERSION := $(shell sed -n 's/^public let toolkitVersion = "\(.*\)"$$/\1/p' Sources/Platform/Version.swift)
 ARCH := $(shell uname -m)
 DIST := dist
 RELEASE_NAME := consul-handlers-$(VERSION)-linux-$(ARCH)

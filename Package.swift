@@ -29,8 +29,8 @@ let package = Package(
         // Incidents, policy and state, actions (Jenkins, redeploy, log, external), dispatch, config, journal.
         .target(name: "HandlerKit", dependencies: ["ConsulWatch", "Platform"]),
         // Argument parsing into values, exit codes, input reading, output formats, the command
-        // runner, and consul-critical. Not HandlerKit: consul-critical must not pay at start-up
-        // for loading Foundation's networking stack.
+        // runner, and consul-critical. Not HandlerKit: consul-critical, the hot path, links only
+        // what reading and selecting need.
         .target(name: "CLI", dependencies: ["ConsulWatch", "Platform"]),
         // The action executables' commands: shared action and policy flags, consul-jenkins,
         // consul-redeploy, consul-log, consul-heal.

@@ -15,8 +15,6 @@ public protocol Command {
     static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode
 }
 
-/// The toolkit's version, printed by `--version`.
-public let toolkitVersion = "0.1.0"
 
 /// Where a command writes, and what it knows of its environment: injected so tests can run
 /// commands in process.

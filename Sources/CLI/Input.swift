@@ -67,8 +67,4 @@ public enum ConsulIndex {
         }
         return value
     }
-
-    public static func fromEnvironment() throws(CommandError) -> UInt64? {
-        try parse(Environment.value("CONSUL_INDEX"))
-    }
 }

@@ -5,10 +5,10 @@ import Musl
 #endif
 import Synchronization
 
-/// One HTTP/1.1 connection over a TCP socket, optionally TLS (the system's OpenSSL, loaded when
-/// first needed). A handler makes a handful of requests and exits, so it does not pay at
-/// start-up for a general HTTP stack: loading Foundation's networking library alone costs about
-/// 10 ms, a third of what the whole seed script took.
+/// One HTTP/1.1 connection over a TCP socket or a unix-domain socket, optionally TLS (the
+/// system's OpenSSL, loaded when first needed). A handler makes a handful of requests and exits,
+/// so it does not pay at start-up for a general HTTP stack; the bytes are framed by the pure
+/// decoders of ``HTTPMessage``, this type only moves them.
 ///
 /// Not thread-safe: one request at a time; pools hand connections to one thread at a time.
 public final class HTTPConnection {
@@ -83,8 +83,8 @@ public final class HTTPConnection {
         reusable = false
     }
 
-    /// Sends a request and reads its response. `head` is the request line and header fields
-    /// (without the final empty line), `body` the body; `Content-Length` is added.
+    /// Sends a request (`method`, `target`, header fields in order, `body`; `Host` and
+    /// `Content-Length` are added) and reads its response by `deadline`.
     public func send(method: String, target: String, headers: [(String, String)], body: [UInt8], deadline: Double) throws(Failure) -> Response {
         guard fd >= 0, reusable else { throw .broken("connection closed") }
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
@@ -223,16 +223,6 @@ public final class HTTPConnection {
             LibC.close(fd)
         }
         throw .connect(lastError)
-    }
-}
-
-extension String {
-    /// The string without leading and trailing spaces and tabs (HTTP's optional white space).
-    public func trimmingSpaces() -> String {
-        var text = Substring(self)
-        while text.first == " " || text.first == "\t" { text.removeFirst() }
-        while text.last == " " || text.last == "\t" { text.removeLast() }
-        return String(text)
     }
 }
 

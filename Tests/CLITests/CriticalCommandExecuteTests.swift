@@ -1,4 +1,5 @@
 import CLI
+import Platform
 import ConsulWatch
 import Foundation
 import Testing

@@ -618,9 +618,6 @@ extension JSONReader {
         return try read(&self)
     }
 
-    /// An optional string field (`null` reads as `nil`).
-    public mutating func readStringField() throws(JSONError) -> String? { try readOptionalString() }
-
     /// An optional array-of-strings field.
     public mutating func readStringArrayField() throws(JSONError) -> [String]? {
         try optional { (reader) throws(JSONError) in try reader.readStringArray() }

@@ -59,3 +59,21 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 }
+
+/// Typed views of a value, nil when it is of another kind: for reading our own small files
+/// (state, spool entries) field by field.
+extension JSONValue {
+    public var string: String? { if case .string(let text) = self { return text } else { return nil } }
+    public var bool: Bool? { if case .bool(let flag) = self { return flag } else { return nil } }
+    /// A finite number (`1e999` reads as infinity in Swift: not a value any field can hold).
+    public var double: Double? {
+        if case .number(let text) = self, let value = Double(text), value.isFinite { return value } else { return nil }
+    }
+    /// An integer; nil for one outside `Int`'s range (`1e300`), never a trap.
+    public var int: Int? {
+        guard case .number(let text) = self else { return nil }
+        if let value = Int(text) { return value }
+        return Double(text).flatMap { Int(exactly: $0.rounded(.towardZero)) }
+    }
+    public var uint64: UInt64? { if case .number(let text) = self { return UInt64(text) } else { return nil } }
+}

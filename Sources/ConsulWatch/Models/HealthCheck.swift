@@ -67,17 +67,17 @@ public struct HealthCheck: Sendable, Hashable, Codable {
             case "Node": check.node = try reader.readString(); seen.node = true
             case "CheckID": check.checkID = try reader.readString(); seen.checkID = true
             case "Status": check.status = CheckStatus(try reader.readString()); seen.status = true
-            case "Name": check.name = try reader.readStringField()
-            case "Notes": check.notes = try reader.readStringField()
-            case "Output": check.output = try reader.readStringField()
-            case "ServiceID": check.serviceID = try reader.readStringField()
-            case "ServiceName": check.serviceName = try reader.readStringField()
+            case "Name": check.name = try reader.readOptionalString()
+            case "Notes": check.notes = try reader.readOptionalString()
+            case "Output": check.output = try reader.readOptionalString()
+            case "ServiceID": check.serviceID = try reader.readOptionalString()
+            case "ServiceName": check.serviceName = try reader.readOptionalString()
             case "ServiceTags": check.serviceTags = try reader.readStringArrayField()
-            case "Type": check.type = try reader.readStringField()
-            case "Namespace": check.namespace = try reader.readStringField()
-            case "Partition": check.partition = try reader.readStringField()
+            case "Type": check.type = try reader.readOptionalString()
+            case "Namespace": check.namespace = try reader.readOptionalString()
+            case "Partition": check.partition = try reader.readOptionalString()
             case "ExposedPort": check.exposedPort = try reader.readIntField()
-            case "PeerName": check.peerName = try reader.readStringField()
+            case "PeerName": check.peerName = try reader.readOptionalString()
             case "Definition":
                 check.definition = try reader.optional { (reader) throws(JSONError) in try HealthCheckDefinition(reading: &reader) }
             case "CreateIndex": check.createIndex = try reader.readUInt64Field()
@@ -113,8 +113,8 @@ public struct HealthCheck: Sendable, Hashable, Codable {
                 switch key {
                 case "Status": skim.status = CheckStatus(try reader.readString()); seen.status = true
                 case "Node": skim.node = try reader.readString(); seen.node = true
-                case "ServiceName": skim.serviceName = try reader.readStringField() ?? ""
-                case "ServiceID": skim.serviceID = try reader.readStringField() ?? ""
+                case "ServiceName": skim.serviceName = try reader.readOptionalString() ?? ""
+                case "ServiceID": skim.serviceID = try reader.readOptionalString() ?? ""
                 case "ServiceTags": skim.serviceTags = try reader.readStringArrayField() ?? []
                 case "CheckID": skim.isMaintenance = try reader.readString().hasPrefix("_"); seen.checkID = true
                 default: try reader.skipValue()
@@ -184,27 +184,27 @@ public struct HealthCheckDefinition: Sendable, Hashable, Codable {
         var definition = HealthCheckDefinition()
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "Interval": definition.interval = try reader.readStringField()
-            case "Timeout": definition.timeout = try reader.readStringField()
-            case "DeregisterCriticalServiceAfter": definition.deregisterCriticalServiceAfter = try reader.readStringField()
-            case "HTTP": definition.http = try reader.readStringField()
+            case "Interval": definition.interval = try reader.readOptionalString()
+            case "Timeout": definition.timeout = try reader.readOptionalString()
+            case "DeregisterCriticalServiceAfter": definition.deregisterCriticalServiceAfter = try reader.readOptionalString()
+            case "HTTP": definition.http = try reader.readOptionalString()
             case "Header":
                 definition.header = try reader.optional { (reader) throws(JSONError) in
                     var header: [String: [String]] = [:]
                     try reader.readObject { (key, reader) throws(JSONError) in header[key.string] = try reader.readStringArray() }
                     return header
                 }
-            case "Method": definition.method = try reader.readStringField()
-            case "Body": definition.body = try reader.readStringField()
-            case "TLSServerName": definition.tlsServerName = try reader.readStringField()
+            case "Method": definition.method = try reader.readOptionalString()
+            case "Body": definition.body = try reader.readOptionalString()
+            case "TLSServerName": definition.tlsServerName = try reader.readOptionalString()
             case "TLSSkipVerify": definition.tlsSkipVerify = try reader.readBoolField()
-            case "TCP": definition.tcp = try reader.readStringField()
+            case "TCP": definition.tcp = try reader.readOptionalString()
             case "TCPUseTLS": definition.tcpUseTLS = try reader.readBoolField()
-            case "UDP": definition.udp = try reader.readStringField()
-            case "GRPC": definition.grpc = try reader.readStringField()
-            case "OSService": definition.osService = try reader.readStringField()
+            case "UDP": definition.udp = try reader.readOptionalString()
+            case "GRPC": definition.grpc = try reader.readOptionalString()
+            case "OSService": definition.osService = try reader.readOptionalString()
             case "GRPCUseTLS": definition.grpcUseTLS = try reader.readBoolField()
-            case "SessionName": definition.sessionName = try reader.readStringField()
+            case "SessionName": definition.sessionName = try reader.readOptionalString()
             default: try reader.skipValue()
             }
         }

@@ -41,10 +41,10 @@ public struct KVPair: Sendable, Hashable, Codable {
             case "ModifyIndex": pair.modifyIndex = try reader.readUInt64Field()
             case "LockIndex": pair.lockIndex = try reader.readUInt64Field()
             case "Flags": pair.flags = try reader.readUInt64Field()
-            case "Value": pair.value = try reader.readStringField()
-            case "Session": pair.session = try reader.readStringField()
-            case "Namespace": pair.namespace = try reader.readStringField()
-            case "Partition": pair.partition = try reader.readStringField()
+            case "Value": pair.value = try reader.readOptionalString()
+            case "Session": pair.session = try reader.readOptionalString()
+            case "Namespace": pair.namespace = try reader.readOptionalString()
+            case "Partition": pair.partition = try reader.readOptionalString()
             default: try reader.skipValue()
             }
         }
@@ -88,11 +88,11 @@ public struct UserEvent: Sendable, Hashable, Codable {
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
             case "ID": event.id = try reader.readString(); seenID = true
-            case "Name": event.name = try reader.readStringField()
-            case "Payload": event.payload = try reader.readStringField()
-            case "NodeFilter": event.nodeFilter = try reader.readStringField()
-            case "ServiceFilter": event.serviceFilter = try reader.readStringField()
-            case "TagFilter": event.tagFilter = try reader.readStringField()
+            case "Name": event.name = try reader.readOptionalString()
+            case "Payload": event.payload = try reader.readOptionalString()
+            case "NodeFilter": event.nodeFilter = try reader.readOptionalString()
+            case "ServiceFilter": event.serviceFilter = try reader.readOptionalString()
+            case "TagFilter": event.tagFilter = try reader.readOptionalString()
             case "Version": event.version = try reader.readIntField()
             case "LTime": event.lTime = try reader.readUInt64Field()
             default: try reader.skipValue()

@@ -78,16 +78,16 @@ public struct Node: Sendable, Hashable, Codable {
         var seenNode = false
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "ID": value.id = try reader.readStringField()
+            case "ID": value.id = try reader.readOptionalString()
             case "Node": value.node = try reader.readString(); seenNode = true
-            case "Address": value.address = try reader.readStringField()
-            case "Datacenter": value.datacenter = try reader.readStringField()
+            case "Address": value.address = try reader.readOptionalString()
+            case "Datacenter": value.datacenter = try reader.readOptionalString()
             case "TaggedAddresses": value.taggedAddresses = try reader.readStringMapField()
             case "Meta": value.meta = try reader.readStringMapField()
             case "CreateIndex": value.createIndex = try reader.readUInt64Field()
             case "ModifyIndex": value.modifyIndex = try reader.readUInt64Field()
-            case "Partition": value.partition = try reader.readStringField()
-            case "PeerName": value.peerName = try reader.readStringField()
+            case "Partition": value.partition = try reader.readOptionalString()
+            case "PeerName": value.peerName = try reader.readOptionalString()
             case "Locality": value.locality = try reader.optional { (reader) throws(JSONError) in try Locality(reading: &reader) }
             default: try reader.skipValue()
             }
@@ -113,8 +113,8 @@ public struct Locality: Sendable, Hashable, Codable {
         var value = Locality()
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "Region": value.region = try reader.readStringField()
-            case "Zone": value.zone = try reader.readStringField()
+            case "Region": value.region = try reader.readOptionalString()
+            case "Zone": value.zone = try reader.readOptionalString()
             default: try reader.skipValue()
             }
         }
@@ -168,14 +168,14 @@ public struct AgentService: Sendable, Hashable, Codable {
         var seen: (id: Bool, service: Bool) = (false, false)
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "Kind": value.kind = try reader.readStringField()
+            case "Kind": value.kind = try reader.readOptionalString()
             case "ID": value.id = try reader.readString(); seen.id = true
             case "Service": value.service = try reader.readString(); seen.service = true
             case "Tags": value.tags = try reader.readStringArrayField()
             case "Meta": value.meta = try reader.readStringMapField()
             case "Port": value.port = try reader.readIntField()
-            case "Address": value.address = try reader.readStringField()
-            case "SocketPath": value.socketPath = try reader.readStringField()
+            case "Address": value.address = try reader.readOptionalString()
+            case "SocketPath": value.socketPath = try reader.readOptionalString()
             case "TaggedAddresses":
                 value.taggedAddresses = try reader.optional { (reader) throws(JSONError) in
                     var addresses: [String: ServiceAddress] = [:]
@@ -186,13 +186,13 @@ public struct AgentService: Sendable, Hashable, Codable {
             case "EnableTagOverride": value.enableTagOverride = try reader.readBoolField()
             case "CreateIndex": value.createIndex = try reader.readUInt64Field()
             case "ModifyIndex": value.modifyIndex = try reader.readUInt64Field()
-            case "ContentHash": value.contentHash = try reader.readStringField()
+            case "ContentHash": value.contentHash = try reader.readOptionalString()
             case "Proxy": value.proxy = try JSONValue(reading: &reader)
             case "Connect": value.connect = try JSONValue(reading: &reader)
-            case "PeerName": value.peerName = try reader.readStringField()
-            case "Namespace": value.namespace = try reader.readStringField()
-            case "Partition": value.partition = try reader.readStringField()
-            case "Datacenter": value.datacenter = try reader.readStringField()
+            case "PeerName": value.peerName = try reader.readOptionalString()
+            case "Namespace": value.namespace = try reader.readOptionalString()
+            case "Partition": value.partition = try reader.readOptionalString()
+            case "Datacenter": value.datacenter = try reader.readOptionalString()
             case "Locality": value.locality = try reader.optional { (reader) throws(JSONError) in try Locality(reading: &reader) }
             default: try reader.skipValue()
             }
@@ -219,7 +219,7 @@ public struct ServiceAddress: Sendable, Hashable, Codable {
         var value = ServiceAddress()
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "Address": value.address = try reader.readStringField()
+            case "Address": value.address = try reader.readOptionalString()
             case "Port": value.port = try reader.readIntField()
             default: try reader.skipValue()
             }

@@ -155,7 +155,7 @@ public final class JenkinsClient: Sendable {
         var refreshedCrumb = false
         while true {
             if request.method == "POST", needsCrumb {
-                switch crumbHeaders(context: context, refresh: false) {
+                switch crumbHeaders(context: context) {
                 case .success(let headers): request.headers = withoutCrumb(request.headers) + headers
                 case .failure(let error): return .failure(error)
                 }
@@ -201,10 +201,9 @@ public final class JenkinsClient: Sendable {
     }
 
     /// The `Jenkins-Crumb` and `Cookie` headers for a POST, fetching a crumb if none is held.
-    func crumbHeaders(context: ActionContext, refresh: Bool) -> Result<[HTTPHeader], JenkinsError> {
+    func crumbHeaders(context: ActionContext) -> Result<[HTTPHeader], JenkinsError> {
         // Hold the lock while fetching so concurrent workers fetch once.
         crumb.withLock { state -> Result<[HTTPHeader], JenkinsError> in
-            if refresh { state = .unknown }
             if case .unknown = state {
                 var request = HTTPRequest(method: "GET", url: configuration.baseURL + "/crumbIssuer/api/json")
                 if let authorization = configuration.credentials.authorization {

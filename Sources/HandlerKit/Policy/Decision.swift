@@ -47,7 +47,7 @@ public struct Decision: Sendable, Hashable {
         self.incident = incident
     }
 
-    /// `acted`, `escalated`, `resolved`, or the skip reason's name (`cooldown`, `baseline`…).
+    /// `act`, `escalate`, `resolved`, or the skip reason's name (`cooldown`, `baseline`…).
     public var name: String {
         switch verdict {
         case .act: return "act"

@@ -138,7 +138,6 @@ public struct HealState: Sendable, Equatable {
     }
 
     /// Open incidents: targets failing now.
-    public var openTargets: [TargetRecord] { targets.values.filter(\.failing).sorted { $0.id < $1.id } }
 
     // MARK: Encoding
 
@@ -358,20 +357,4 @@ extension HealState {
         guard let number = value.int, number >= 0 else { throw .shape("\(name) is not a count") }
         return number
     }
-}
-
-extension JSONValue {
-    var string: String? { if case .string(let text) = self { return text } else { return nil } }
-    var bool: Bool? { if case .bool(let flag) = self { return flag } else { return nil } }
-    /// A finite number (`1e999` reads as infinity in Swift: not a value any field can hold).
-    var double: Double? {
-        if case .number(let text) = self, let value = Double(text), value.isFinite { return value } else { return nil }
-    }
-    /// An integer; nil for one outside `Int`'s range (`1e300`), never a trap.
-    var int: Int? {
-        guard case .number(let text) = self else { return nil }
-        if let value = Int(text) { return value }
-        return Double(text).flatMap { Int(exactly: $0.rounded(.towardZero)) }
-    }
-    var uint64: UInt64? { if case .number(let text) = self { return UInt64(text) } else { return nil } }
 }

@@ -5,8 +5,8 @@ import Synchronization
 /// The real transport: HTTP/1.1 over the platform's sockets (TLS through the system's OpenSSL
 /// for https), with keep-alive and never more than `maximumConnections` connections open.
 ///
-/// Not URLSession: loading Foundation's networking stack costs a short-lived handler more than
-/// the request itself, corelibs' URLSession hangs on a 401 with `WWW-Authenticate` (which
+/// Not Foundation's URL loading: it costs a short-lived handler more than the request itself,
+/// corelibs' implementation hangs on a 401 with `WWW-Authenticate` (which
 /// Jenkins always sends), and it follows redirects and keeps cookies unless told not to. This
 /// transport follows no redirects and keeps no cookies: the Jenkins client decides.
 public final class SocketHTTPTransport: HTTPTransport, Sendable {
@@ -60,7 +60,7 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         defer { slots.signal() }
         let key = Key(host: url.host, port: url.port, tls: url.tls)
         var headers = request.headers.map { ($0.name, $0.value) }
-        if request.header("User-Agent") == nil { headers.append(("User-Agent", "consul-handlers/\(Self.version)")) }
+        if request.header("User-Agent") == nil { headers.append(("User-Agent", "consul-handlers/\(toolkitVersion)")) }
         if request.header("Accept") == nil { headers.append(("Accept", "*/*")) }
 
         var attempt = 0
@@ -87,7 +87,6 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         }
     }
 
-    static let version = "0.1.0"
 
     private func checkOut(_ key: Key, deadline: Double) -> Result<Box, TransportError> {
         let reusable: Box? = pool.withLock { pool in

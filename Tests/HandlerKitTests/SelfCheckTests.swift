@@ -62,4 +62,19 @@ import Testing
         let broken = SelfCheck(id: "c", ttl: 60, reporter: HealthReporterFunction { _, _, _, _, _ throws(ConsulLookupError) in throw ConsulLookupError("ACL denied") })
         #expect(broken.update(SelfCheck.Summary()).failed)
     }
+
+    @Test func serveKeepsTheLastStatusFreshBeforeHalfTheTTLPasses() {
+        let sent = Mutex<[CheckStatus]>([])
+        let reporter = HealthReporterFunction { _, _, _, status, _ in sent.withLock { $0.append(status) } }
+        let fresh = SelfCheckKeeper(SelfCheck(id: "c", ttl: 3600, reporter: reporter), log: { _ in })
+        var spooled = SelfCheck.Summary()
+        spooled.spooled = 1
+        fresh.report(spooled)
+        fresh.refreshIfDue()  // not due: reported a moment ago
+        #expect(sent.withLock { $0 } == [.warning])
+        let due = SelfCheckKeeper(SelfCheck(id: "c", ttl: 0, reporter: reporter), log: { _ in })
+        due.report(spooled)
+        due.refreshIfDue()  // due at once with a zero TTL: the last status again
+        #expect(sent.withLock { $0 } == [.warning, .warning, .warning])
+    }
 }

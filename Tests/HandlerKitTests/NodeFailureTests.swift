@@ -238,4 +238,24 @@ import TestSupport
             #expect(report.decisions.allSatisfy { if case .skip(.blastRadius) = $0.verdict { true } else { false } })
         }
     }
+
+    @Test func theSelectionFiltersApplyToADeadNodesServices() throws {
+        let catalog = Catalog()
+        catalog.answer.withLock { $0 = .success(Self.webServices) }
+        var criteria = SelectionCriteria()
+        criteria.services = ["web"]
+        criteria.checkIDs = []
+        // A node failure names no service, so a --service filter drops it (as before) ...
+        let filtered = try Selection.select(from: Fixtures.bytes("checks-node-down-state-critical.json"), criteria: criteria, consulIndex: 1)
+        #expect(DownNodes.resolve(filtered, mode: .services, groupBy: .service, remembered: { _ in nil }, lookup: catalog).isEmpty)
+        // ... and a --tag filter keeps only the instances that carry the tag.
+        var tagged = SelectionCriteria()
+        tagged.tags = ["v2"]
+        var selection = try Self.select("checks-node-down-state-critical.json")
+        selection.criteria = tagged
+        let down = DownNodes.resolve(selection, mode: .services, groupBy: .service, remembered: { _ in nil }, lookup: catalog)
+        let (delivery, _) = Healer.delivery(selection, groupBy: .service, watch: "w", consulIndex: 1, time: 0, nodeFailures: .services, down: down)
+        #expect(delivery.incidents.map(\.id) == ["service:web"])
+    }
 }
+

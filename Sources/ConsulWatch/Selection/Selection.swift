@@ -95,6 +95,10 @@ public struct Selection: Sendable, Hashable {
         }
     }
 
+    /// The criteria the checks were selected with: instances added later (a down node's
+    /// services) must pass the same filters.
+    public var criteria = SelectionCriteria()
+
     public init(type: WatchType, checks: [SelectedCheck], silenced: [Silenced] = [], population: Population = Population()) {
         self.type = type
         self.checks = checks
@@ -240,7 +244,9 @@ public struct CheckSelector: Sendable {
             }
             checks.append(check)
         }
-        return Selection(type: type, checks: checks, silenced: silenced, population: population)
+        var selection = Selection(type: type, checks: checks, silenced: silenced, population: population)
+        selection.criteria = criteria
+        return selection
     }
 }
 

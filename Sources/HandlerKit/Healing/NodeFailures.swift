@@ -112,8 +112,9 @@ public struct DownNodes: Sendable {
 
     /// The selection's checks with the down nodes' instances in place of their stale checks:
     /// one `serfHealth` check per instance (``SelectedCheck/isNodeDown``), and the checks held
-    /// back because a node's services are not known yet.
-    func expand(_ checks: [SelectedCheck]) -> (checks: [SelectedCheck], held: [SelectedCheck]) {
+    /// back because a node's services are not known yet. Instances that the selection's
+    /// filters exclude are left out.
+    func expand(_ checks: [SelectedCheck], criteria: SelectionCriteria = SelectionCriteria()) -> (checks: [SelectedCheck], held: [SelectedCheck]) {
         var known: [String: Node] = [:]
         var pendingNodes: Set<String> = []
         for node in nodes {
@@ -148,7 +149,8 @@ public struct DownNodes: Sendable {
                 check.serviceID = instance.serviceID
                 check.tags = instance.tags
                 check.node = node.name
-                kept.append(check)
+                // The selection's filters (--service, --tag, --node) apply to them as to any check.
+                if criteria.matches(check) { kept.append(check) }
             }
         }
         return (kept, held)

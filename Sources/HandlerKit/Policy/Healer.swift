@@ -209,7 +209,7 @@ public struct Healer: Sendable {
     ) -> (delivery: Delivery, nodeFailures: [Incident]) {
         var selected = selection.checks
         var held: [SelectedCheck] = []
-        if mode == .services, groupBy != .node, !down.isEmpty { (selected, held) = down.expand(selected) }
+        if mode == .services, groupBy != .node, !down.isEmpty { (selected, held) = down.expand(selected, criteria: selection.criteria) }
         var incidents = Incident.group(selected, by: groupBy).map(Self.nodeDownFirst)
         var nodeFailures: [Incident] = []
         var stale: [Incident] = []

@@ -15,13 +15,21 @@ RELEASE_SCRATCH := .build-release
 DEB_REVISION := 1
 RELEASE_SWIFT := $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH)
 
-.PHONY: all build test demo bench install uninstall clean release release-check link-check deb deb-check
+.PHONY: all build test lint format demo bench install uninstall clean release release-check link-check deb deb-check
 
 all: build
 
 # One --product per invocation: swift build honours only the last one given.
 build:
 	for c in $(COMMANDS); do $(SWIFT) build -c $(CONFIG) --product $$c || exit 1; done
+
+# Style: swift-format (shipped with the toolchain) with the repository's .swift-format.
+# `make format` rewrites the files; `make lint` (run by CI) fails on any difference.
+lint:
+	$(SWIFT) format lint --strict --parallel --recursive Package.swift Sources Tests
+
+format:
+	$(SWIFT) format format --in-place --parallel --recursive Package.swift Sources Tests
 
 # The whole test suite: unit tests, fake Jenkins over loopback, the built executables driven as
 # a Consul agent drives them.

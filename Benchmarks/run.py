@@ -20,6 +20,10 @@ Benchmarks (docs/benchmarks.md describes each):
   d  consul-jenkins, 500 failing services, Jenkins at 20 ms/request vs the seed's loop (issue 3)
   e  consul-heal: state on vs --no-state on 10 checks; 10k checks with 100 open incidents,
      state load + decide + save vs parsing alone (issue 4)
+  n  consul-heal, node failures (issue 9): a 10k-check delivery with one dead node (its
+     services from the payload) vs the same delivery with nodeFailures "node"; and one dead
+     node on a state:critical delivery, first sight (a catalog request to the fake Consul)
+     vs nodeFailures "node" (no request)
   r  the release as installed (--release-bin, `make release`): consul-jenkins, one trigger,
      payload through a pipe vs a bare curl POST; consul-critical on 10 checks vs the seed's
      bash + jq filter; the tarball's size (--tarball) (issue 11)
@@ -56,7 +60,7 @@ JQ_FILTER = '.[] | select(.Status=="critical") | .ServiceName'
 RUNS = {
     "a1k": (15, 5), "a10k": (9, 3), "a40k": (5, 3),
     "b": (30, 10), "c": (20, 7), "d_ours": (3, 2), "d_seed": (3, 1),
-    "e1": (25, 9), "e2": (11, 5),
+    "e1": (25, 9), "e2": (11, 5), "n10k": (11, 5), "n1": (25, 9),
     "r_curl": (40, 10), "r_critical": (40, 10),
 }
 
@@ -234,6 +238,42 @@ class FakeJenkins:
         if summary is None:
             raise NotAvailable("fake-jenkins gave no JSON summary%s" % self._stderr())
         return summary
+
+
+class FakeConsulProcess:
+    """The project's fake Consul (`fake-consul`, Tests/fake-consul) as a process: one line
+    `port=N node=NAME` per agent; a JSON summary line (`byEndpoint` request counts) when stdin closes."""
+
+    def __init__(self, binary, *flags):
+        if not os.path.exists(binary):
+            raise NotAvailable("fake-consul not built (%s)" % binary)
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([binary] + list(flags), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+        self.port = None
+        line = self.proc.stdout.readline().decode("utf-8", "replace").strip()
+        if line.startswith("port="):
+            self.port = int(line.split()[0][5:])
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.err.seek(0)
+            raise NotAvailable("fake-consul printed no port=N line: %s" % self.err.read().decode("utf-8", "replace")[:160])
+        self.address = "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        """Close stdin, return the JSON summary (None when it does not come)."""
+        try:
+            out, _ = self.proc.communicate(timeout=10)  # closes stdin: the fake prints its summary and exits
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGTERM)
+            out, _ = self.proc.communicate()
+        for line in out.decode("utf-8", "replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    pass
+        return None
 
 
 # ------------------------------------------------------------------ results
@@ -637,6 +677,86 @@ class Bench:
         self.guarded([r1], body1)
         self.guarded([r2, r3], body2)
 
+    # n ------------------------------------------------------------------
+    def node_config(self, name, mode):
+        """A consul-heal config with nodeFailures `mode`, a log action, blast radius off."""
+        config, log, state = self.heal_config(name)
+        with open(config) as f:
+            settings = json.load(f)
+        settings["nodeFailures"] = mode
+        settings["defaults"] = {"onStart": "wait"}
+        with open(config, "w") as f:
+            json.dump(settings, f, indent=2)
+        return config, log
+
+    def bench_n(self):
+        r1 = self.row("n-10k", "heal, 10k checks, one dead node: services vs nodeFailures node", ("<=", 1.2))
+        r2 = self.row("n-1", "heal, dead node first seen (state:critical): catalog lookup vs none")
+
+        def body1():
+            heal = self.exe("consul-heal")
+            self.say("n: generating 10k checks with one dead node")
+            payload = generate(self.path("node-10k.json"), "--checks", "10000", "--services", "500")
+            with open(payload, "rb") as f:
+                data = f.read()
+            alive = b'{"Node":"node-00000","CheckID":"serfHealth","Name":"Serf Health Status","Status":"passing","Notes":"","Output":"Agent alive and reachable"'
+            if alive not in data:
+                raise NotAvailable("gen_checks.py: node-00000's serfHealth not found")
+            data = data.replace(alive, alive.replace(b'"passing"', b'"critical"').replace(b"Agent alive and reachable", b"Agent not live or unreachable"), 1)
+            with open(payload, "wb") as f:
+                f.write(data)
+            warm(payload)
+            services, log_s = self.node_config("node-10k-services", "services")
+            node, log_n = self.node_config("node-10k-node", "node")
+            env = {"CONSUL_HTTP_ADDR": "127.0.0.1:9"}  # never asked: the payload shows the node's services
+            empty = self.path("empty.json")
+            with open(empty, "w") as f:
+                f.write("[]\n")
+            for config in (services, node):  # the baseline, then the delivery that first sees the node
+                run([heal, "--config", config], empty, dict(env, CONSUL_INDEX=self.next_index()))
+                run([heal, "--config", config], payload, dict(env, CONSUL_INDEX=self.next_index()), ok=(0, 75))
+            acted = self.lines(log_s)
+            runs = self.runs("n10k")
+            self.say("n: timing consul-heal on 10k checks with a dead node (%d runs)" % runs)
+            ours, base = interleaved(
+                runs,
+                lambda i, rss: run([heal, "--config", services], payload, dict(env, CONSUL_INDEX=self.next_index()), rss=rss),
+                lambda i, rss: run([heal, "--config", node], payload, dict(env, CONSUL_INDEX=self.next_index()), rss=rss))
+            timing_row(r1, ours, base, runs)
+            r1.note += ("; the dead node's services come from the payload (state: any), no request; "
+                        "first sight acted on %d service(s), later runs are duplicates" % acted)
+
+        def body2():
+            heal = self.exe("consul-heal")
+            fake_bin = os.path.join(self.bin, "fake-consul")
+            consul = FakeConsulProcess(fake_bin, "--agent", "handler", "--service", "web-02:web", "--service", "web-02:books-service",
+                                       "--service", "web-02:consul", "--fail-node", "web-02")
+            try:
+                payload = self.path("node-critical.json")
+                with open(payload, "w") as f:
+                    f.write('[{"Node":"web-02","CheckID":"serfHealth","Name":"Serf Health Status","Status":"critical","Notes":"",'
+                            '"Output":"Agent not live or unreachable","ServiceID":"","ServiceName":"","ServiceTags":[],"Type":"",'
+                            '"ExposedPort":0,"Definition":{},"CreateIndex":1000,"ModifyIndex":1001}]\n')
+                warm(payload)
+                services, _ = self.node_config("node-1-services", "services")
+                node, _ = self.node_config("node-1-node", "node")
+                env = {"CONSUL_HTTP_ADDR": consul.address}
+                runs = self.runs("n1")
+                self.say("n: timing a dead node's first sight, with and without the catalog lookup (%d runs)" % runs)
+                # --no-state: every run is the first sight (nothing remembered), so every run asks.
+                ours, base = interleaved(
+                    runs,
+                    lambda i, rss: run([heal, "--config", services, "--no-state"], payload, dict(env, CONSUL_INDEX=self.next_index()), rss=rss),
+                    lambda i, rss: run([heal, "--config", node, "--no-state"], payload, dict(env, CONSUL_INDEX=self.next_index()), rss=rss))
+                timing_row(r2, ours, base, runs)
+            finally:
+                summary = consul.stop()
+            asked = (summary or {}).get("byEndpoint", {}).get("catalog/node")
+            r2.note += "; catalog requests: %s for %d lookup runs (+%d untimed warm-up)" % (asked, runs, 1)
+
+        self.guarded([r1], body1)
+        self.guarded([r2], body2)
+
     # ------------------------------------------------------------------
     # r ------------------------------------------------------------------
     # The release as installed (issue 11): the static, stripped binaries of `make release`,
@@ -854,7 +974,7 @@ def main():
     p.add_argument("--bin", required=True, help="directory of the release executables (swift build -c release --show-bin-path)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for a CI-like check of the harness)")
     p.add_argument("--runs", type=int, default=0, help="timed repetitions for every benchmark (overrides the defaults)")
-    p.add_argument("--only", default="a,b,c,d,e,m,r", help="comma-separated subset of a,b,c,d,e,m,r (default: all; m: memory through a pipe; r: the release binaries)")
+    p.add_argument("--only", default="a,b,c,d,e,m,n,r", help="comma-separated subset of a,b,c,d,e,m,n,r (default: all; m: memory through a pipe; n: node failures; r: the release binaries)")
     p.add_argument("--fake-jenkins", default=None, help="fake Jenkins executable (default: BIN/fake-jenkins)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (payloads, configs, state)")
@@ -867,7 +987,7 @@ def main():
     if not os.path.isdir(args.bin):
         p.error("--bin %s: not a directory" % args.bin)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - set("abcdemr")
+    unknown = only - set("abcdemnr")
     if unknown:
         p.error("--only: unknown benchmark(s) %s" % ",".join(sorted(unknown)))
 
@@ -881,7 +1001,7 @@ def main():
     print("bin:     %s%s" % (bench.bin, " (--quick)" if args.quick else ""))
     print("load average at start: %.2f %.2f %.2f" % load_start, flush=True)
     try:
-        for name in "abcde":
+        for name in "abcden":
             if name in only:
                 getattr(bench, "bench_" + name)()
         if "m" in only:

@@ -16,6 +16,10 @@ public struct ActionOptions: Sendable {
     public var dryRun = false
     public var files: [String] = []
     public var policy = PolicyOptions()
+    /// `--node-failures`: a down node's services are redeployed (default), or one node incident.
+    public var nodeFailures: NodeFailureMode = .services
+    /// `--consul-addr`: the agent, over `CONSUL_HTTP_ADDR`.
+    public var consulAddress: String?
 
     public init() {}
 
@@ -27,6 +31,11 @@ public struct ActionOptions: Sendable {
                                   --command-timeout + --kill-grace + 15s); Consul waits for
                                   its handler, so a hung handler would freeze the watch
           --dry-run               print what would be done, do nothing
+          --node-failures WHAT    a down node (serfHealth critical): services (default) acts on
+                                  each service that ran there (from the payload, else the
+                                  agent's catalog); node reports one node incident
+          --consul-addr ADDR      the Consul agent (default $CONSUL_HTTP_ADDR, else
+                                  127.0.0.1:8500); the token comes from CONSUL_HTTP_TOKEN(_FILE)
 
         \(PolicyOptions.help)
         """
@@ -47,6 +56,10 @@ public struct ActionOptions: Sendable {
         case "--dry-run":
             try ArgumentScanner.flag(option, attached: attached)
             dryRun = true
+        case "--node-failures":
+            nodeFailures = try scanner.choice(NodeFailureMode.self, for: option, attached: attached)
+        case "--consul-addr":
+            consulAddress = try scanner.value(for: option, attached: attached)
         default:
             return false
         }
@@ -76,10 +89,12 @@ public struct ActionRun: Sendable {
         let store = try options.policy.openStore(environment: context.environment, readOnly: options.dryRun, mayBeMissing: options.dryRun, warn: log)
         let journal = try options.policy.openJournal()
         let route = Route(name: "default", match: nil, ladder: [action], policy: options.policy.settings)
-        let healer = Healer(
+        var healer = Healer(
             routing: RoutingTable(routes: [route]), groupBy: options.groupBy, watch: options.policy.watch ?? commandName,
             blastRadius: options.policy.blastRadius, store: store, journal: journal, concurrency: options.concurrency,
             timeout: options.timeout ?? defaultTimeout, dryRun: options.dryRun, log: log)
+        let agent = try ConsulWiring.agent(overrides: ConsulOverrides(), flagAddress: options.consulAddress, environment: context.environment, explicitExit: .usage)
+        ConsulWiring.wire(&healer, agent: agent, nodeFailures: options.nodeFailures)
         let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
         var failed = false
         for input in inputs {

@@ -192,3 +192,17 @@ import CLI
         #expect(parsed.routes[1].name == "route-2")
     }
 }
+
+extension ActionCommandParseTests {
+    @Test func nodeFailuresAndTheConsulAgent() throws {
+        let defaults = try options(RedeployCommand.parse(["--", "/bin/true"]))
+        #expect(defaults.actions.nodeFailures == .services)
+        #expect(defaults.actions.consulAddress == nil)
+        let set = try options(JenkinsCommand.parse(["--url", "http://j:8080", "--node-failures", "node", "--consul-addr", "unix:///run/consul.sock"]))
+        #expect(set.actions.nodeFailures == .node)
+        #expect(set.actions.consulAddress == "unix:///run/consul.sock")
+        #expect(throws: CommandError.self) { try JenkinsCommand.parse(["--url", "http://j:8080", "--node-failures", "all"]) }
+        #expect(throws: CommandError.self) { try JenkinsCommand.parse(["--url", "http://j:8080", "--job", "{kv:services/{service}/color"]) }
+        _ = try options(JenkinsCommand.parse(["--url", "http://j:8080", "--param", "COLOR={kv:services/{service}/color|blue}"]))
+    }
+}

@@ -35,10 +35,13 @@ import TestSupport
         ("checks-state-critical-one.json", "web-02", "service:web", "baseline"),
         ("checks-maintenance.json", "api-01", "_node_maintenance", "maintenance"),
         ("checks-maintenance.json", "web-01", "_service_maintenance:web", "maintenance"),
-        ("checks-node-down.json", "web-02", "serfHealth", "node-failure"),
-        ("checks-node-down-state-critical.json", "web-02", "serfHealth", "node-failure"),
+        // A down node's services are redeployed: from the payload when it shows them, else from
+        // the agent's catalog (none here: not known, so held, never resolved or dropped).
+        ("checks-node-down.json", "web-02", "serfHealth", "node-down"),
+        ("checks-node-down.json", "web-02", "node-down:web", "baseline"),
+        ("checks-node-down-state-critical.json", "web-02", "serfHealth", "node-down"),
         ("checks-node-down-services-critical.json", "web-02", "service:web", "silenced"),
-        ("checks-node-down-services-critical.json", "web-02", "serfHealth", "node-failure"),
+        ("checks-node-down-services-critical.json", "web-02", "serfHealth", "node-down"),
         ("checks-state-warning.json", "web-02", "backup-heartbeat", "not selected"),
         ("checks-ttl-expired.json", "web-02", "backup-heartbeat", "node-failure"),
         ("checks-all-passing.json", "api-01", "service:api:1", "not selected"),

@@ -53,9 +53,10 @@ import Testing
         #expect(request.environment["CONSUL_STATUS"] == "critical")
         #expect(request.environment["CONSUL_INDEX"] == "48391")
         #expect(request.environment["CONSUL_INCIDENT"] == "service:web")
+        #expect(request.environment["CONSUL_CAUSE"] == "check")
         #expect(request.environment["PATH"] == "/usr/bin")
         let json = String(decoding: request.standardInput, as: UTF8.self)
-        #expect(json == #"{"id":"service:web","groupBy":"service","target":"web","service":"web","serviceID":"web-1","node":"web-02","status":"critical","consulIndex":48391,"checks":[{"kind":"service","service":"web","serviceID":"web-1","node":"web-02","checkID":"service:web","checkName":"Service 'web' check","status":"critical","output":"HTTP 503\n<html>","notes":"","tags":["v2"],"consulIndex":48391}]}"# + "\n")
+        #expect(json == #"{"id":"service:web","groupBy":"service","target":"web","service":"web","serviceID":"web-1","node":"web-02","status":"critical","cause":"check","consulIndex":48391,"checks":[{"kind":"service","service":"web","serviceID":"web-1","node":"web-02","checkID":"service:web","checkName":"Service 'web' check","status":"critical","output":"HTTP 503\n<html>","notes":"","tags":["v2"],"consulIndex":48391}]}"# + "\n")
         // The spool reads incidents back from this JSON.
         #expect(Incident(json: Array(json.utf8)) == Self.incident("web"))
     }

@@ -95,6 +95,8 @@ public struct HealthCheck: Sendable, Hashable, Codable {
     public struct Skim: Sendable {
         public var node = ""
         public var serviceName = ""
+        public var serviceID = ""
+        public var serviceTags: [String] = []
         public var status = CheckStatus.other("")
         public var isMaintenance = false
         /// True when the check has `Node`, `CheckID` and `Status`; when false the full model must be
@@ -112,6 +114,8 @@ public struct HealthCheck: Sendable, Hashable, Codable {
                 case "Status": skim.status = CheckStatus(try reader.readString()); seen.status = true
                 case "Node": skim.node = try reader.readString(); seen.node = true
                 case "ServiceName": skim.serviceName = try reader.readOptionalString() ?? ""
+                case "ServiceID": skim.serviceID = try reader.readOptionalString() ?? ""
+                case "ServiceTags": skim.serviceTags = try reader.readStringArrayField() ?? []
                 case "CheckID": skim.isMaintenance = try reader.readString().hasPrefix("_"); seen.checkID = true
                 default: try reader.skipValue()
                 }

@@ -62,13 +62,42 @@ public struct Selection: Sendable, Hashable {
         public var nodes: Set<String> = []
         public var services: Set<String> = []
         public var checkCount = 0
+        /// Per node, the service instances the payload showed (by their checks or service entries):
+        /// where a down node's services come from when the payload shows everything.
+        public var instances: [String: Set<Instance>] = [:]
+        /// True when the payload showed a check that is not critical: it is not a `state: critical`
+        /// view, so a node's instances are all in it.
+        public var showsHealthy = false
 
         public init(nodes: Set<String> = [], services: Set<String> = [], checkCount: Int = 0) {
             self.nodes = nodes
             self.services = services
             self.checkCount = checkCount
         }
+
+        /// A service instance on a node.
+        public struct Instance: Sendable, Hashable {
+            public var service: String
+            public var serviceID: String
+            public var tags: [String]
+
+            public init(service: String, serviceID: String, tags: [String] = []) {
+                self.service = service
+                self.serviceID = serviceID
+                self.tags = tags
+            }
+        }
+
+        mutating func note(node: String, service: String, serviceID: String?, tags: [String], status: CheckStatus) {
+            if status != .critical { showsHealthy = true }
+            guard !service.isEmpty, let serviceID, !serviceID.isEmpty else { return }
+            instances[node, default: []].insert(Instance(service: service, serviceID: serviceID, tags: tags))
+        }
     }
+
+    /// The criteria the checks were selected with: instances added later (a down node's
+    /// services) must pass the same filters.
+    public var criteria = SelectionCriteria()
 
     public init(type: WatchType, checks: [SelectedCheck], silenced: [Silenced] = [], population: Population = Population()) {
         self.type = type
@@ -133,6 +162,7 @@ public struct CheckSelector: Sendable {
         if tracksPopulation {
             population.nodes.insert(check.node)
             if let name = check.serviceName, !name.isEmpty { population.services.insert(name) }
+            population.note(node: check.node, service: check.serviceName ?? "", serviceID: check.serviceID, tags: check.serviceTags ?? [], status: check.status)
         }
         if recordMaintenance(check) { return }
         let isNode = check.isNodeCheck
@@ -152,6 +182,7 @@ public struct CheckSelector: Sendable {
         if tracksPopulation {
             population.nodes.insert(skim.node)
             if !skim.serviceName.isEmpty { population.services.insert(skim.serviceName) }
+            population.note(node: skim.node, service: skim.serviceName, serviceID: skim.serviceID, tags: skim.serviceTags, status: skim.status)
         }
     }
 
@@ -161,6 +192,7 @@ public struct CheckSelector: Sendable {
         if tracksPopulation {
             population.nodes.insert(entry.node.node)
             population.services.insert(entry.service.service)
+            population.note(node: entry.node.node, service: entry.service.service, serviceID: entry.service.id, tags: entry.service.tags ?? [], status: .passing)
         }
         for check in entry.checks {
             population.checkCount += 1
@@ -212,7 +244,9 @@ public struct CheckSelector: Sendable {
             }
             checks.append(check)
         }
-        return Selection(type: type, checks: checks, silenced: silenced, population: population)
+        var selection = Selection(type: type, checks: checks, silenced: silenced, population: population)
+        selection.criteria = criteria
+        return selection
     }
 }
 

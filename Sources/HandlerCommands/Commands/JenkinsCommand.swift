@@ -42,7 +42,8 @@ public enum JenkinsCommand: Command {
           --ca-file FILE          trust these CA certificates (PEM) for https instead of the
                                   system's (certificates and host names are always verified)
         Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
-                       {incident} {consulIndex}
+                       {incident} {consulIndex} {cause}; {kv:KEY} and {kv:KEY|DEFAULT} read
+                       Consul KV through the agent (KEY may hold placeholders)
 
         Credentials (never on the command line):
           JENKINS_USER with JENKINS_API_TOKEN   recommended: no CSRF crumb needed

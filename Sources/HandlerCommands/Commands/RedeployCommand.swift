@@ -33,7 +33,8 @@ public enum RedeployCommand: Command {
           --kill-grace DUR        time between SIGTERM and SIGKILL (default 5s)
           --output-limit BYTES    output kept per stream for the report (default 65536)
         Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
-                       {incident} {consulIndex}
+                       {incident} {consulIndex} {cause}; {kv:KEY} and {kv:KEY|DEFAULT} read
+                       Consul KV through the agent (KEY may hold placeholders)
 
         \(ActionOptions.help)
 

@@ -56,6 +56,8 @@ public struct ActionContext: Sendable {
     public var dryRun: Bool
     /// Writes a line of diagnostics (stderr in the executables).
     public var log: @Sendable (String) -> Void
+    /// The run's Consul KV values for `{kv:…}` placeholders (nil: no agent configured).
+    public var kv: KVValues?
 
     public init(clock: any Clock, deadline: Double, dryRun: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.clock = clock

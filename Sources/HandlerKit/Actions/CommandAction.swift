@@ -50,27 +50,36 @@ public struct CommandAction: Action {
     }
 
     /// The argv for an incident.
-    public func arguments(for incident: Incident) -> [String] {
+    public func arguments(for incident: Incident, kv: KVValues? = nil) throws(TemplateError) -> [String] {
         let values = incident.placeholders
-        return command.map { $0.render(values) }
+        var argv: [String] = []
+        for word in command { argv.append(try word.render(values, kv: kv)) }
+        return argv
     }
 
     /// The environment for an incident: the base environment plus the incident's variables.
     public func environment(for incident: Incident) -> [String: String] {
         var environment = baseEnvironment
+        // The agent's token is the handler's, never its children's (docs/consul.md).
+        environment["CONSUL_HTTP_TOKEN"] = nil
         environment["CONSUL_SERVICE"] = incident.service ?? ""
         environment["CONSUL_SERVICE_ID"] = incident.serviceID ?? ""
         environment["CONSUL_NODE"] = incident.node
         environment["CONSUL_CHECK_ID"] = incident.checks[0].checkID
         environment["CONSUL_STATUS"] = incident.status.rawValue
         environment["CONSUL_INCIDENT"] = incident.id
+        environment["CONSUL_CAUSE"] = incident.cause.rawValue
         if let index = incident.consulIndex { environment["CONSUL_INDEX"] = String(index) }
         if let alert = incident.alert { environment["CONSUL_ALERT"] = alert }
         return environment
     }
 
     public func perform(_ incident: Incident, context: ActionContext) -> Outcome {
-        let argv = arguments(for: incident)
+        let argv: [String]
+        do { argv = try arguments(for: incident, kv: context.kv) } catch {
+            if case .kvUnavailable = error { return .failed(reason: error.description, retryable: true) }
+            return .failed(reason: error.description, retryable: false)
+        }
         if context.dryRun {
             return .skipped(reason: "would run " + argv.map(Self.quoteForDisplay).joined(separator: " "))
         }

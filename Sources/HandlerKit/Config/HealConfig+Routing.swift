@@ -31,7 +31,7 @@ extension RoutingTable {
 
     /// The routes of a configuration with planned actions only: for deciding without acting.
     public static func planned(_ config: HealConfig) -> RoutingTable {
-        RoutingTable(config: config) { PlannedAction(name: $0.kind.rawValue) }
+        RoutingTable(config: config) { PlannedAction(name: $0.kind.rawValue, spec: $0) }
     }
 }
 
@@ -39,8 +39,34 @@ extension RoutingTable {
 /// as a run, but must never execute anything.
 public struct PlannedAction: Action {
     public let name: String
+    /// What it would be given (templates), for `explain` to show with resolved values.
+    public let spec: HealConfig.ActionSpec?
 
-    public init(name: String) { self.name = name }
+    public init(name: String, spec: HealConfig.ActionSpec? = nil) {
+        self.name = name
+        self.spec = spec
+    }
+
+    /// The action with its templates rendered for `incident` (`{kv:…}` read through `kv`):
+    /// `jenkins books-service COLOR=green`, `redeploy /usr/local/bin/redeploy-service books-service`.
+    public func describe(_ incident: Incident, kv: KVValues?) -> String {
+        guard let spec else { return name }
+        let values = incident.placeholders
+        func render(_ template: Template) -> String {
+            do { return try template.render(values, kv: kv) } catch { return "<\(error.description)>" }
+        }
+        switch spec.kind {
+        case .jenkins:
+            var words = [name]
+            if let job = spec.job { words.append(job.segments.map(render).joined(separator: "/")) }
+            for parameter in spec.parameters ?? [] { words.append("\(parameter.name)=\(render(parameter.value))") }
+            return words.joined(separator: " ")
+        case .redeploy, .external:
+            return ([name] + spec.command.map { CommandAction.quoteForDisplay(render($0)) }).joined(separator: " ")
+        default:
+            return name
+        }
+    }
 
     public func perform(_ incident: Incident, context: ActionContext) -> Outcome {
         .skipped(reason: "\(name) is only planned here: explain and replay execute nothing")

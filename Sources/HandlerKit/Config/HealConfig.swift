@@ -68,8 +68,27 @@ public struct HealConfig: Sendable {
         public var retries = 3
     }
 
+    /// The Consul agent, overriding `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN_FILE`, `CONSUL_CACERT`.
+    public struct ConsulSpec: Sendable {
+        public var address: String?
+        public var tokenFile: String?
+        public var caFile: String?
+        public var timeout: Double?
+    }
+
+    /// The handler's own TTL check in Consul (opt-in).
+    public struct SelfCheckSpec: Sendable {
+        public var id: String
+        public var name: String?
+        public var ttl: Double
+    }
+
     public var watch: String?
     public var stateDirectory: String?
+    /// What a down node turns into: its services' incidents (default) or one node incident.
+    public var nodeFailures: NodeFailureMode = .services
+    public var consul = ConsulSpec()
+    public var selfCheck: SelfCheckSpec?
     public var groupBy: GroupBy = .service
     public var concurrency = 4
     public var timeout: Double = 120
@@ -161,12 +180,32 @@ public struct HealConfig: Sendable {
         }
 
         mutating func parse(_ root: JSONValue, into config: inout HealConfig) throws(HealConfig.Error) {
-            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "$comment"])
+            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "$comment"])
             config.watch = try string(top["watch"], "$.watch")
             config.stateDirectory = try string(top["stateDir"], "$.stateDir")
             if let text = try string(top["groupBy"], "$.groupBy") {
                 guard let value = GroupBy(rawValue: text) else { throw fail("$.groupBy", "expected service, instance or node") }
                 config.groupBy = value
+            }
+            if let text = try string(top["nodeFailures"], "$.nodeFailures") {
+                guard let value = NodeFailureMode(rawValue: text) else { throw fail("$.nodeFailures", "expected services or node") }
+                config.nodeFailures = value
+            }
+            if let consul = top["consul"] {
+                let fields = try object(consul, "$.consul", allowed: ["address", "tokenFile", "caFile", "timeout"])
+                config.consul.address = try string(fields["address"], "$.consul.address")
+                config.consul.tokenFile = try string(fields["tokenFile"], "$.consul.tokenFile")
+                config.consul.caFile = try string(fields["caFile"], "$.consul.caFile")
+                config.consul.timeout = try duration(fields["timeout"], "$.consul.timeout")
+                if config.consul.timeout == 0 { throw fail("$.consul.timeout", "must be more than 0") }
+            }
+            if let selfCheck = top["selfCheck"] {
+                let fields = try object(selfCheck, "$.selfCheck", allowed: ["id", "name", "ttl"])
+                guard let id = try string(fields["id"], "$.selfCheck.id") else { throw fail("$.selfCheck.id", "required (such as \"consul-heal-<watch>\")") }
+                if id.contains("/") || id.contains("?") || id.contains("#") { throw fail("$.selfCheck.id", "must not contain '/', '?' or '#'") }
+                let ttl = try duration(fields["ttl"], "$.selfCheck.ttl") ?? 86_400
+                if ttl < 1 { throw fail("$.selfCheck.ttl", "must be at least 1s") }
+                config.selfCheck = SelfCheckSpec(id: id, name: try string(fields["name"], "$.selfCheck.name"), ttl: ttl)
             }
             config.concurrency = try int(top["concurrency"], "$.concurrency", 1...64) ?? config.concurrency
             config.timeout = try duration(top["timeout"], "$.timeout") ?? config.timeout
@@ -235,10 +274,16 @@ public struct HealConfig: Sendable {
                 if sawDefault { throw fail(path, "unreachable: an earlier route has no match and takes every incident") }
                 var match: RouteMatch? = nil
                 if let value = fields["match"] {
-                    let m = try object(value, path + ".match", allowed: ["service", "tag", "node", "check"])
+                    let m = try object(value, path + ".match", allowed: ["service", "tag", "node", "check", "cause"])
+                    var causes: Set<Incident.Cause> = []
+                    for (causeIndex, text) in try strings(m["cause"], path + ".match.cause").enumerated() {
+                        guard let cause = Incident.Cause(rawValue: text) else { throw fail("\(path).match.cause[\(causeIndex)]", "expected check or node-down") }
+                        causes.insert(cause)
+                    }
                     match = RouteMatch(
                         services: NameSet(try strings(m["service"], path + ".match.service")), tags: NameSet(try strings(m["tag"], path + ".match.tag")),
-                        nodes: NameSet(try strings(m["node"], path + ".match.node")), checks: NameSet(try strings(m["check"], path + ".match.check")))
+                        nodes: NameSet(try strings(m["node"], path + ".match.node")), checks: NameSet(try strings(m["check"], path + ".match.check")),
+                        causes: causes)
                 } else {
                     sawDefault = true
                 }

@@ -127,6 +127,7 @@ public struct Incident: Sendable, Hashable {
             "target": target,
             "incident": id,
             "consulIndex": consulIndex.map(String.init) ?? "",
+            "cause": cause.rawValue,
         ]
     }
 
@@ -141,6 +142,7 @@ public struct Incident: Sendable, Hashable {
             object.field("serviceID", serviceID)
             object.field("node", node)
             object.field("status", status.rawValue)
+            object.field("cause", cause.rawValue)
             object.field("consulIndex", consulIndex)
             if let alert { object.field("alert", alert) }
             object.field("checks") { writer in
@@ -162,11 +164,13 @@ public struct Incident: Sendable, Hashable {
 public struct Template: Sendable, Hashable, CustomStringConvertible {
     public let text: String
     /// The placeholder names an incident provides.
-    public static let names: Set<String> = ["service", "serviceID", "node", "checkID", "checkName", "status", "target", "incident", "consulIndex"]
+    public static let names: Set<String> = ["service", "serviceID", "node", "checkID", "checkName", "status", "target", "incident", "consulIndex", "cause"]
 
     public enum Part: Sendable, Hashable {
         case literal(String)
         case placeholder(String)
+        /// `{kv:KEY}` / `{kv:KEY|DEFAULT}`: a Consul KV value (KEY and DEFAULT may hold placeholders).
+        case kv(key: Template, fallback: Template?)
     }
 
     public let parts: [Part]
@@ -183,6 +187,13 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
                 if next < text.endIndex, text[next] == "{" {
                     literal.append("{")
                     index = text.index(after: next)
+                    continue
+                }
+                if text[next...].hasPrefix(Self.kvPrefix) {
+                    let (part, after) = try Self.kvPart(text, from: text.index(next, offsetBy: Self.kvPrefix.count))
+                    if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                    parts.append(part)
+                    index = after
                     continue
                 }
                 guard let close = text[next...].firstIndex(of: "}") else { throw .unclosed(text) }
@@ -204,15 +215,33 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
         self.parts = parts
     }
 
-    /// The text with each placeholder replaced by its value.
-    public func render(_ values: [String: String]) -> String {
-        parts.map { part in
+    /// The text with each placeholder replaced by its value, and each `{kv:…}` by the value
+    /// `kv` reads (or its default). A KV value that cannot be had fails: never an empty value.
+    public func render(_ values: [String: String], kv: KVValues? = nil) throws(TemplateError) -> String {
+        var result = ""
+        for part in parts {
             switch part {
-            case .literal(let text): return text
-            case .placeholder(let name): return values[name] ?? ""
+            case .literal(let text): result += text
+            case .placeholder(let name): result += values[name] ?? ""
+            case .kv(let keyTemplate, let fallback):
+                let key = try keyTemplate.render(values)
+                guard let kv else { throw .kvUnavailable(key: key, reason: "no Consul agent is configured to read it") }
+                let value: String?
+                do { value = try kv.value(of: key) } catch { throw .kvUnavailable(key: key, reason: error.description) }
+                if let value {
+                    result += value
+                } else if let fallback {
+                    result += try fallback.render(values)
+                } else {
+                    throw .kvMissing(key: key)
+                }
             }
-        }.joined()
+        }
+        return result
     }
+
+    /// True when rendering reads Consul KV.
+    public var readsKV: Bool { parts.contains { if case .kv = $0 { return true } else { return false } } }
 
     public var description: String { text }
 }
@@ -221,6 +250,12 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
 public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownPlaceholder(String, in: String)
     case unclosed(String)
+    /// `{kv:}` with no key, or a `{kv:…}` inside a KV key or default.
+    case badKV(String, in: String)
+    /// The KV key does not exist and the placeholder has no default.
+    case kvMissing(key: String)
+    /// The KV value could not be read (agent unreachable, ACL).
+    case kvUnavailable(key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -228,6 +263,12 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
             return "unknown placeholder {\(name)} in '\(text)' (known: \(Template.names.sorted().map { "{\($0)}" }.joined(separator: " ")))"
         case .unclosed(let text):
             return "unbalanced brace in '\(text)' (write {{ or }} for a literal brace)"
+        case .badKV(let detail, let text):
+            return "\(detail) in '\(text)' (write {kv:KEY} or {kv:KEY|DEFAULT})"
+        case .kvMissing(let key):
+            return "Consul KV key '\(key)' does not exist and its placeholder has no default (write {kv:\(key)|DEFAULT}); not run with an empty value"
+        case .kvUnavailable(let key, let reason):
+            return "Consul KV key '\(key)' could not be read: \(reason); not run without it"
         }
     }
 }

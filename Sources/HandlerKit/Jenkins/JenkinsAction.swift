@@ -16,11 +16,25 @@ public struct JenkinsAction: Action {
         self.wait = wait
     }
 
+    /// A KV value the agent could not give is worth retrying; a bad template or a missing key is not.
+    static func failure(_ error: JenkinsJobError) -> Outcome {
+        if case .template(.kvUnavailable) = error { return .failed(reason: error.description, retryable: true) }
+        return .failed(reason: error.description, retryable: false)
+    }
+
     public func perform(_ incident: Incident, context: ActionContext) -> Outcome {
         let values = incident.placeholders
         let path: JenkinsJobPath
-        do { path = try job.render(values) } catch { return .failed(reason: error.description, retryable: false) }
-        let rendered = parameters?.map { ($0.name, $0.value.render(values)) }
+        do { path = try job.render(values, kv: context.kv) } catch { return Self.failure(error) }
+        var rendered: [(String, String)]?
+        if let parameters {
+            rendered = []
+            for parameter in parameters {
+                do { rendered?.append((parameter.name, try parameter.value.render(values, kv: context.kv))) } catch {
+                    return Self.failure(.template(error))
+                }
+            }
+        }
         if context.dryRun {
             let request = client.triggerRequest(job: path, parameters: rendered)
             var detail = "would \(request.method) \(client.redacted(request.url)) as \(client.configuration.credentials.summary)"

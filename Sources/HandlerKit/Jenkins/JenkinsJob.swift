@@ -18,8 +18,12 @@ public struct JenkinsJobTemplate: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The job's path for an incident.
-    public func render(_ values: [String: String]) throws(JenkinsJobError) -> JenkinsJobPath {
-        try JenkinsJobPath(segments: segments.map { $0.render(values) })
+    public func render(_ values: [String: String], kv: KVValues? = nil) throws(JenkinsJobError) -> JenkinsJobPath {
+        var rendered: [String] = []
+        for segment in segments {
+            do { rendered.append(try segment.render(values, kv: kv)) } catch { throw .template(error) }
+        }
+        return try JenkinsJobPath(segments: rendered)
     }
 
     public var description: String { text }

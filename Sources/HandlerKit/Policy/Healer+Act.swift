@@ -48,7 +48,9 @@ extension Healer {
     /// Phase 2, outside any lock: runs every piece of work, at most ``concurrency`` at once,
     /// all within the run's deadline.
     func act(_ work: [Work], now: Double) -> [WorkResult] {
-        let context = ActionContext(clock: clock, deadline: now + timeout, dryRun: dryRun, log: log)
+        var run = ActionContext(clock: clock, deadline: now + timeout, dryRun: dryRun, log: log)
+        run.kv = kv.map { KVValues(reader: $0) }  // one cache per run: each key is read once
+        let context = run
         return Dispatcher(concurrency: concurrency).run(work.count) { index in
             Self.perform(work[index], context: context)
         }

@@ -21,7 +21,7 @@ extension Healer {
     /// up this watch's spooled retries (and runs whose actor died), and spools each remediation as
     /// running before it starts, so that a handler killed while acting leaves it behind.
     /// Without a state (`--no-state`) every failing target is acted on.
-    func claim(_ delivery: Delivery, isFlush: Bool, now: Double) throws(SystemError) -> Claim {
+    func claim(_ delivery: Delivery, isFlush: Bool, now: Double, down: DownNodes = DownNodes()) throws(SystemError) -> Claim {
         guard let store else {
             return Claim(decisions: delivery.incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
                 + delivery.silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) })
@@ -33,7 +33,10 @@ extension Healer {
         let watch = self.watch
         let dryRun = self.dryRun
         return try store.update(persist: !dryRun) { (state) throws(SystemError) -> Claim in
-            let result = isFlush ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+            // A flush decides only the down nodes whose services are known at last.
+            let result = isFlush && delivery.incidents.isEmpty
+                ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+            if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
             var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
             claim.resolving = Self.takeNotified(result.decisions, state: &state, routing: routing)  // docs/notifications.md
             guard !dryRun else { return claim }

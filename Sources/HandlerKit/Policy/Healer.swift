@@ -27,6 +27,12 @@ public struct Healer: Sendable {
     /// Diagnostics (audit lines) go here.
     public var log: @Sendable (String) -> Void
     public var claimant: String
+    /// What a down node's failure turns into (`services`: its services are redeployed elsewhere).
+    public var nodeFailures: NodeFailureMode = .services
+    /// Asks the agent which services ran on a down node (nil: none; the node stays pending).
+    public var nodeServices: (any NodeServicesLookup)?
+    /// Reads the values of `{kv:…}` placeholders, once per key per run.
+    public var kv: (any KVReader)?
     /// Count decisions and actions in the state for the Prometheus metrics (docs/metrics.md).
     public var countsMetrics = false
 
@@ -58,13 +64,15 @@ public struct Healer: Sendable {
         public var unresolved = 0
         /// True when the delivery only established the baseline.
         public var baseline = false
+        /// Down nodes whose services could not be looked up: nothing of theirs was handled.
+        public var pendingNodes: [String] = []
         /// The first journal write that failed (the rest of the delivery's records were not
         /// attempted). Everything else was done and recorded in the state; the caller reports
         /// it (exit 74).
         public var journalError: SystemError?
         /// True when some incident was not handled: every rung of its ladder failed (a rung that
         /// failed before a fallback succeeded does not count), or its escalation failed.
-        public var failed: Bool { unresolved > 0 }
+        public var failed: Bool { unresolved > 0 || !pendingNodes.isEmpty }
     }
 
     /// The policy engine this healer decides with.
@@ -87,9 +95,11 @@ public struct Healer: Sendable {
         let now = clock.now()
         let isFlush = selection == nil
         let journal = Journal(sink: self.journal, watch: watch, dryRun: dryRun)
-        let selection = selection ?? Selection(type: .checks, checks: [], silenced: [], population: .init())
+        let (selection, down) = try downNodes(selection)
 
-        var (delivery, nodeFailures) = Self.delivery(selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now)
+        var (delivery, nodeFailures) = Self.delivery(
+            selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now, nodeFailures: nodeFailures, down: down)
+        delivery.isRetry = isFlush
         for incident in delivery.incidents where routing.route(for: incident) == nil {
             log("\(incident.target): no route matches it; nothing is done (add a route without \"match\" as the default)")
             journal.record("no-route", time: now) { record in
@@ -99,8 +109,18 @@ public struct Healer: Sendable {
             }
         }
         delivery.incidents.removeAll { routing.route(for: $0) == nil }
+        for node in down.nodes {
+            log(down.describe(node))
+            journal.record("node-down", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("node", node.name)
+                if let services = node.services { record.add("services", services.map(\.serviceID)) }
+                if let source = node.source { record.add("source", source.rawValue) }
+                if let pending = node.pending { record.add("pending", pending) }
+            }
+        }
         for incident in nodeFailures {
-            log("\(incident.target): not remediated: the node is failing (\(incident.checks[0].checkID)); its services' checks are stale")
+            log("\(incident.target): not remediated: \(Self.describeNodeFailure(incident))")
             journal.record("node-failure", time: now) { record in
                 record.add("consulIndex", consulIndex)
                 record.add("incident", incident.id)
@@ -110,8 +130,9 @@ public struct Healer: Sendable {
         }
 
         // Phase 1: decide and claim.
-        let claim = try self.claim(delivery, isFlush: isFlush, now: now)
+        let claim = try self.claim(delivery, isFlush: isFlush, now: now, down: down)
         var report = Report()
+        report.pendingNodes = down.pending.map(\.name)
         report.decisions = claim.decisions
         report.baseline = claim.baseline
         if !isFlush {
@@ -178,17 +199,28 @@ public struct Healer: Sendable {
 
     /// The delivery the policy sees for a selection: incidents grouped, maintenance-silenced
     /// incidents with their reason, and node failures (which, unless grouping by node, are
-    /// reported but never remediated: a dead node's service checks are stale).
-    public static func delivery(_ selection: Selection, groupBy: GroupBy, watch: String, consulIndex: UInt64?, time: Double) -> (delivery: Delivery, nodeFailures: [Incident]) {
-        var incidents = Incident.group(selection.checks, by: groupBy)
+    /// reported but never remediated). A down node (serfHealth critical) found in `down` has its
+    /// service instances joined to their service incidents (cause `node-down`); one whose
+    /// services are not known yet holds its checks back (silenced) and holds recoveries. In
+    /// `node` mode, or for a down node not in `down`, its service checks are stale and silenced.
+    public static func delivery(
+        _ selection: Selection, groupBy: GroupBy, watch: String, consulIndex: UInt64?, time: Double,
+        nodeFailures mode: NodeFailureMode = .services, down: DownNodes = DownNodes()
+    ) -> (delivery: Delivery, nodeFailures: [Incident]) {
+        var selected = selection.checks
+        var held: [SelectedCheck] = []
+        if mode == .services, groupBy != .node, !down.isEmpty { (selected, held) = down.expand(selected, criteria: selection.criteria) }
+        var incidents = Incident.group(selected, by: groupBy).map(Self.nodeDownFirst)
         var nodeFailures: [Incident] = []
         var stale: [Incident] = []
         if groupBy != .node {
             nodeFailures = incidents.filter { $0.isNodeFailure && $0.service == nil }
             incidents.removeAll { $0.isNodeFailure && $0.service == nil }
+            // A node whose services are redeployed (or pending) is not also a node incident.
+            nodeFailures.removeAll { down.node($0.node) != nil }
             // On a node whose agent is gone (serfHealth critical) the service checks are stale:
             // a service failing only there is the node's failure, not something to redeploy.
-            let downNodes = Set(selection.checks.filter { $0.kind == .node && $0.checkID == HealthCheck.serfHealthCheckID && $0.status == .critical }.map(\.node))
+            let downNodes = Set(selection.checks.filter(\.showsNodeDown).map(\.node)).subtracting(down.nodes.map(\.name))
             if !downNodes.isEmpty {
                 stale = incidents.filter { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
                 incidents.removeAll { incident in incident.checks.allSatisfy { downNodes.contains($0.node) } }
@@ -201,11 +233,23 @@ public struct Healer: Sendable {
         // Silenced, not resolved: the target stays failing in the state and is not acted on
         // again merely because its node comes back.
         silenced += stale.map { (incident: $0, reason: "its node \($0.node) is down (serfHealth critical), so the check is stale") }
+        silenced += Incident.group(held, by: groupBy).filter { held in !incidents.contains { $0.id == held.id } }.map {
+            (incident: $0, reason: "its node \($0.node) is down and which services ran there is not known yet; decided once the lookup succeeds")
+        }
         // Only a payload that also shows healthy checks (a `state: any` or `service` watch) tells
         // how many services there are; a `state: critical` payload shows only the failing ones.
         let broadView = selection.population.checkCount > selection.checks.count + selection.silenced.count
-        let delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: broadView ? selection.population.services : [])
+        var delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: broadView ? selection.population.services : [])
+        delivery.holdRecoveries = !down.pending.isEmpty
         return (delivery, nodeFailures)
+    }
+
+    /// A `node-down` incident names its dead node (`{node}`): the lost instances' checks come first.
+    static func nodeDownFirst(_ incident: Incident) -> Incident {
+        guard incident.cause == .nodeDown, !incident.checks[0].isNodeDown else { return incident }
+        var rebuilt = Incident(groupBy: incident.groupBy, checks: incident.checks.filter(\.isNodeDown) + incident.checks.filter { !$0.isNodeDown })
+        rebuilt.alert = incident.alert
+        return rebuilt
     }
 
     /// Why a check is silenced, in words.

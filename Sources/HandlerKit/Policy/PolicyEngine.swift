@@ -13,6 +13,12 @@ public struct Delivery: Sendable {
     /// Every service name the payload showed, healthy ones included (empty when the payload
     /// shows only failing checks): the denominator of the blast-radius percentage.
     public var services: Set<String>
+    /// True when the delivery may not show every failing target of its watch (a down node's
+    /// services are not known yet): nothing is resolved because it is absent.
+    public var holdRecoveries = false
+    /// True for incidents decided again outside a delivery (`flush` after a failed node lookup):
+    /// no delivery is counted, nothing is a baseline, nothing is resolved.
+    public var isRetry = false
 
     public init(watch: String, consulIndex: UInt64?, time: Double, incidents: [Incident], silenced: [(incident: Incident, reason: String)] = [], services: Set<String> = []) {
         self.watch = watch
@@ -58,8 +64,12 @@ public struct PolicyEngine: Sendable {
         let previous = state.watches[watch]
         var baseline = previous == nil
         if let index = delivery.consulIndex, let last = previous?.lastIndex, index <= last { baseline = true }
-        state.watches[watch] = HealState.WatchRecord(
-            lastIndex: delivery.consulIndex ?? previous?.lastIndex, deliveries: (previous?.deliveries ?? 0) + 1, lastDelivery: now)
+        if delivery.isRetry {
+            baseline = false
+        } else {
+            state.watches[watch] = HealState.WatchRecord(
+                lastIndex: delivery.consulIndex ?? previous?.lastIndex, deliveries: (previous?.deliveries ?? 0) + 1, lastDelivery: now)
+        }
         state.knownServices.formUnion(delivery.services)
 
         var decisions: [Decision] = []
@@ -68,7 +78,7 @@ public struct PolicyEngine: Sendable {
 
         // Recoveries first: targets of this watch that are no longer failing.
         for id in state.targets.keys.sorted() {
-            guard var record = state.targets[id], record.failing, record.watch == watch,
+            guard !delivery.holdRecoveries, !delivery.isRetry, var record = state.targets[id], record.failing, record.watch == watch,
                 !failingIDs.contains(id), !silencedIDs.contains(id) else { continue }
             record.failing = false
             record.passingSince = now

@@ -7,12 +7,15 @@ public struct RouteMatch: Sendable, Hashable {
     public var tags: NameSet = []
     public var nodes: NameSet = []
     public var checks: NameSet = []
+    /// `check` or `node-down` (``Incident/cause``).
+    public var causes: Set<Incident.Cause> = []
 
-    public init(services: NameSet = [], tags: NameSet = [], nodes: NameSet = [], checks: NameSet = []) {
+    public init(services: NameSet = [], tags: NameSet = [], nodes: NameSet = [], checks: NameSet = [], causes: Set<Incident.Cause> = []) {
         self.services = services
         self.tags = tags
         self.nodes = nodes
         self.checks = checks
+        self.causes = causes
     }
 
     public func matches(_ incident: Incident) -> Bool {
@@ -20,6 +23,7 @@ public struct RouteMatch: Sendable, Hashable {
         if !nodes.isEmpty && !incident.checks.contains(where: { nodes.contains($0.node) }) { return false }
         if !checks.isEmpty && !incident.checks.contains(where: { checks.contains($0.checkID) }) { return false }
         if !tags.isEmpty && !incident.checks.contains(where: { !tags.isDisjoint(with: $0.tags) }) { return false }
+        if !causes.isEmpty && !causes.contains(incident.cause) { return false }
         return true
     }
 }

@@ -77,6 +77,34 @@ public struct HealState: Sendable, Equatable {
     /// Targets that started failing recently: (id, time), pruned to the blast-radius window.
     public var recentFailures: [(id: String, time: Double)] = []
     public var breaker: Breaker?
+    /// Down nodes whose services were looked up (or could not be): a dead node costs one catalog
+    /// request when first seen, none while it stays down, and a failed lookup is retried.
+    public var downNodes: [String: DownNodeRecord] = [:]
+
+    /// A down node, by name.
+    public struct DownNodeRecord: Sendable, Equatable {
+        /// The watch that saw it go down (its deliveries decide when it is forgotten).
+        public var watch: String
+        public var since: Double
+        /// Its service instances; nil while the lookup is pending.
+        public var services: [ServiceInstance]?
+        /// Why the lookup failed, while pending.
+        public var pending: String?
+        /// The `serfHealth` check's name and output, to rebuild incidents on `flush`.
+        public var checkName: String
+        public var output: String
+        public var consulIndex: UInt64?
+
+        public init(watch: String, since: Double, services: [ServiceInstance]?, pending: String?, checkName: String, output: String, consulIndex: UInt64?) {
+            self.watch = watch
+            self.since = since
+            self.services = services
+            self.pending = pending
+            self.checkName = checkName
+            self.output = output
+            self.consulIndex = consulIndex
+        }
+    }
     /// Counters and times kept for the Prometheus metrics (docs/metrics.md).
     public var metrics = MetricSeries()
 
@@ -85,7 +113,7 @@ public struct HealState: Sendable, Equatable {
     public static func == (lhs: HealState, rhs: HealState) -> Bool {
         lhs.watches == rhs.watches && lhs.targets == rhs.targets && lhs.knownServices == rhs.knownServices
             && lhs.breaker == rhs.breaker && lhs.recentFailures.map(\.id) == rhs.recentFailures.map(\.id)
-            && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time) && lhs.metrics == rhs.metrics
+            && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time) && lhs.downNodes == rhs.downNodes && lhs.metrics == rhs.metrics
     }
 
     /// How long a target that resolved is remembered (docs/operations.md): long past any
@@ -149,6 +177,16 @@ public struct HealState: Sendable, Equatable {
                     }
                 }
             }
+            if !downNodes.isEmpty {
+                object.field("downNodes") { writer in
+                    writer.object { object in
+                        for name in downNodes.keys.sorted() {
+                            let record = downNodes[name]!
+                            object.field(name) { writer in Self.write(record, to: &writer) }
+                        }
+                    }
+                }
+            }
             object.field("breaker") { writer in
                 if let breaker {
                     writer.object { object in
@@ -163,6 +201,28 @@ public struct HealState: Sendable, Equatable {
         }
         writer.append(raw: "\n")
         return writer.bytes
+    }
+
+    private static func write(_ record: DownNodeRecord, to writer: inout JSONWriter) {
+        writer.object { object in
+            object.field("watch", record.watch)
+            object.field("since", record.since)
+            if let services = record.services {
+                object.field("services") { writer in
+                    writer.array(services) { instance, writer in
+                        writer.object { object in
+                            object.field("service", instance.service)
+                            object.field("serviceID", instance.serviceID)
+                            object.field("tags", instance.tags)
+                        }
+                    }
+                }
+            }
+            if let pending = record.pending { object.field("pending", pending) }
+            object.field("checkName", record.checkName)
+            object.field("output", record.output)
+            object.field("consulIndex", record.consulIndex)
+        }
     }
 
     private static func write(_ record: TargetRecord, to writer: inout JSONWriter) {
@@ -249,6 +309,23 @@ public struct HealState: Sendable, Equatable {
             for entry in entries {
                 guard case .object(let f) = entry, let id = f["id"]?.string, let time = try Self.time(f["time"], "recentFailures \(id)") else { continue }
                 recentFailures.append((id, time))
+            }
+        }
+        if case .object(let nodes)? = root["downNodes"] {
+            for (name, entry) in nodes {
+                guard case .object(let f) = entry else { throw .shape("down node \(name) is not an object") }
+                var services: [ServiceInstance]?
+                if case .array(let list)? = f["services"] {
+                    services = list.compactMap { item in
+                        guard case .object(let i) = item, let service = i["service"]?.string else { return nil }
+                        var tags: [String] = []
+                        if case .array(let values)? = i["tags"] { tags = values.compactMap(\.string) }
+                        return ServiceInstance(service: service, serviceID: i["serviceID"]?.string ?? service, tags: tags)
+                    }
+                }
+                downNodes[name] = DownNodeRecord(
+                    watch: f["watch"]?.string ?? "default", since: f["since"]?.double ?? 0, services: services, pending: f["pending"]?.string,
+                    checkName: f["checkName"]?.string ?? "", output: f["output"]?.string ?? "", consulIndex: f["consulIndex"]?.uint64)
             }
         }
         if case .object(let f)? = root["breaker"], let trippedAt = try Self.time(f["trippedAt"], "breaker trippedAt") {

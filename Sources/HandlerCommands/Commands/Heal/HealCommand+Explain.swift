@@ -12,8 +12,10 @@ extension HealCommand {
         case maintenanceCheck(HealthCheck.Maintenance)
         /// Selected, but no route takes its incident.
         case noRoute
-        /// A node-level check of a failing node.
-        case nodeFailure
+        /// A node-level check of a failing node (why it is not remediated).
+        case nodeFailure(String)
+        /// The serfHealth check of a down node whose services are acted on (or not known yet).
+        case nodeDown(String)
         /// Silenced by a maintenance check before the policy saw it.
         case silencedBeforePolicy(Selection.Silenced)
         /// What the policy decided for its incident, and the route that would act.
@@ -28,27 +30,33 @@ extension HealCommand {
             case .maintenanceCheck: return "maintenance"
             case .noRoute: return "no-route"
             case .nodeFailure: return "node-failure"
+            case .nodeDown: return "node-down"
             case .silencedBeforePolicy: return "silenced"
             case .decided(let decision, _): return decision.name
             case .undecided: return "undecided"
             }
         }
 
-        func reason(selecting statuses: Set<CheckStatus>) -> String {
+        func reason(selecting statuses: Set<CheckStatus>, kv: KVValues? = nil) -> String {
             switch self {
             case .notSelected(let status):
                 return "status \(status) (selecting \(statuses.isEmpty ? "any" : statuses.map(\.rawValue).sorted().joined(separator: ",")))"
             case .maintenanceCheck(.node(let node)): return "maintenance check: silences node \(node)"
             case .maintenanceCheck(.service(let node, let id)): return "maintenance check: silences service \(id) on \(node)"
             case .noRoute: return "no route matches it; nothing is done"
-            case .nodeFailure: return "the node is failing; its services' checks are stale, nothing is redeployed"
+            case .nodeFailure(let why): return why
+            case .nodeDown(let what): return what
             case .silencedBeforePolicy(let silenced): return Healer.describe(silenced)
             case .decided(let decision, let route):
                 switch decision.verdict {
                 case .skip(.silenced(let detail)): return detail
                 case .act:
                     guard let route else { return decision.reason }
-                    return decision.reason + " via route \(route.name): " + route.ladder.map(\.name).joined(separator: " → ")
+                    let ladder = route.ladder.map { action in
+                        guard let planned = action as? PlannedAction, let incident = decision.incident else { return action.name }
+                        return planned.describe(incident, kv: kv)
+                    }
+                    return decision.reason + " via route \(route.name): " + ladder.joined(separator: " → ")
                 default: return decision.reason
                 }
             case .undecided: return "selected, but the policy made no decision for it"
@@ -84,6 +92,9 @@ extension HealCommand {
         }
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
         let (engine, routing) = plannedEngine(config)
+        // Read-only questions to the agent: a down node's services, `{kv:…}` values.
+        let agent = try consulAgent(config, context: context)
+        let kv = KVValues(reader: agent)
         let now = Time.wallSeconds()
         var rows: [[String]] = [["PAYLOAD", "NODE", "CHECK", "STATUS", "DECISION", "REASON"]]
         for path in options.operands {
@@ -97,10 +108,12 @@ extension HealCommand {
                 rows.append([label, "-", "-", "-", "ignored", error.description])
                 continue
             }
-            let (delivery, nodeFailures) = delivery(selection, config: config, consulIndex: consulIndex, time: now)
+            let down = DownNodes.resolve(
+                selection, mode: config.nodeFailures, groupBy: config.groupBy, remembered: { [state] in state.downNodes[$0]?.services }, lookup: agent)
+            let (delivery, nodeFailures) = delivery(selection, config: config, consulIndex: consulIndex, time: now, down: down)
             var scratch = state  // each payload is explained against the same starting state
             let decisions = Dictionary(engine.decide(delivery, state: &scratch).decisions.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-            let nodeFailureIDs = Set(nodeFailures.map(\.id))
+            let nodeFailureIDs = Dictionary(nodeFailures.map { ($0.id, Healer.describeNodeFailure($0)) }, uniquingKeysWith: { first, _ in first })
             let checks: [HealthCheck]
             switch payload {
             case .checks(let list): checks = list
@@ -109,8 +122,16 @@ extension HealCommand {
             }
             var shown: Set<[ExactName]> = []  // byte for byte, as Consul compares names
             for check in checks where shown.insert([ExactName(check.node), ExactName(check.checkID)]).inserted {
-                let explanation = explain(check, selection: selection, decisions: decisions, nodeFailures: nodeFailureIDs, routing: routing, groupBy: config.groupBy)
-                rows.append([label, check.node, check.checkID, check.status.rawValue, explanation.name, explanation.reason(selecting: config.selection.statuses)])
+                var explanation = explain(check, selection: selection, decisions: decisions, nodeFailures: nodeFailureIDs, routing: routing, groupBy: config.groupBy)
+                if check.checkID == HealthCheck.serfHealthCheckID, let node = down.node(check.node) { explanation = .nodeDown(down.describe(node)) }
+                rows.append([label, check.node, check.checkID, check.status.rawValue, explanation.name, explanation.reason(selecting: config.selection.statuses, kv: kv)])
+            }
+            // The service instances a down node takes with it, one row per incident they join.
+            for incident in delivery.incidents where incident.cause == .nodeDown {
+                guard let decision = decisions[incident.id] else { continue }
+                let explanation = Explanation.decided(decision, route: routing.route(for: incident))
+                rows.append([label, incident.node, "node-down:" + (incident.service ?? "?"), incident.status.rawValue, explanation.name,
+                             explanation.reason(selecting: config.selection.statuses, kv: kv)])
             }
             if checks.isEmpty { rows.append([label, "-", "-", "-", "nothing", "no checks in this payload (\(payload.type))"]) }
         }
@@ -120,7 +141,7 @@ extension HealCommand {
 
     /// What became of one check: selected or not, then routed, then decided.
     static func explain(
-        _ check: HealthCheck, selection: Selection, decisions: [String: Decision], nodeFailures: Set<String>, routing: RoutingTable, groupBy: GroupBy
+        _ check: HealthCheck, selection: Selection, decisions: [String: Decision], nodeFailures: [String: String], routing: RoutingTable, groupBy: GroupBy
     ) -> Explanation {
         if let maintenance = check.maintenance { return .maintenanceCheck(maintenance) }
         let node = ExactName(check.node), checkID = ExactName(check.checkID)
@@ -131,7 +152,7 @@ extension HealCommand {
             return .notSelected(check.status)
         }
         let id = Incident.id(of: selected, groupBy: groupBy)
-        if nodeFailures.contains(id) { return .nodeFailure }
+        if let why = nodeFailures[id] { return .nodeFailure(why) }
         guard let incident = Incident.group([selected], by: groupBy).first, let route = routing.route(for: incident) else { return .noRoute }
         guard let decision = decisions[id] else { return .undecided }
         return .decided(decision, route: route)

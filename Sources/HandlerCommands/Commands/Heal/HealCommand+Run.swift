@@ -10,14 +10,23 @@ extension HealCommand {
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
         let selection = selectionOptions(config, options: options)
+        let selfCheck = try Self.selfCheck(config, context: context)
+        var summary = SelfCheck.Summary()
         var failed = false
+        // The self check is updated however the run ends (a bad payload, a journal error too).
+        defer { if let selfCheck, !options.dryRun { log(selfCheck.update(summary).line) } }
         for input in try Input.read(files: options.operands, stdinIsTerminal: context.stdinIsTerminal) {
             if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
-            let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
+            let chosen: Selection
+            do { chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log).excludingCheck(selfCheck?.id) } catch {
+                if error.exitCode == .dataError { summary.deadLetters += 1 }
+                throw error
+            }
             let report: Healer.Report
             do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
+            summary.add(report)
             // After the outcome is in the state: the journal failing is exit 74, never silent.
             if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
             failed = report.failed || failed
@@ -37,6 +46,11 @@ extension HealCommand {
             writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
             others = try store.spool().filter { $0.watch != healer.watch }.count
         } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+        if let selfCheck = try Self.selfCheck(config, context: context), !options.dryRun {
+            var summary = SelfCheck.Summary()
+            summary.add(report)
+            log(selfCheck.update(summary).line)
+        }
         if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
         var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
         if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }

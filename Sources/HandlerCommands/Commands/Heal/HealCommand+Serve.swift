@@ -39,10 +39,13 @@ extension HealCommand {
         let store = try openStore(options, config: config, context: context, log: log)
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         let selection = selectionOptions(config, options: options)
+        // The handler's own TTL check: reported after each delivery, refreshed while idle.
+        let keeper = options.dryRun ? nil : try Self.selfCheck(config, context: context).map { SelfCheckKeeper($0, log: log) }
+        keeper?.start()
         context.print("listening on http://\(host):\(server.port)/")
         do {
             try server.serve(log: log) { [selection] request in
-                deliver(request, options: options, config: config, selection: selection, store: store, healer: healer, log: log)
+                deliver(request, options: options, config: config, selection: selection, store: store, healer: healer, selfCheck: keeper, log: log)
             }
         } catch {
             throw CommandError(.ioError, error.description)
@@ -53,7 +56,7 @@ extension HealCommand {
     /// One POST: called by the server with its deliveries serialised.
     private static func deliver(
         _ request: HTTPMessage.Request, options: Options, config: HealConfig, selection: SelectionOptions, store: StateStore?, healer: Healer,
-        log: @escaping @Sendable (String) -> Void
+        selfCheck: SelfCheckKeeper? = nil, log: @escaping @Sendable (String) -> Void
     ) -> HTTPServer.Reply {
         func answer(_ status: Int, _ reason: String, _ fill: (inout JSONWriter.ObjectWriter) -> Void) -> HTTPServer.Reply {
             var writer = JSONWriter()
@@ -74,13 +77,22 @@ extension HealCommand {
         let input = Input(name: "http", bytes: request.body)
         do throws(CommandError) {
             if let directory = options.record { try recordPayload(input.bytes, consulIndex: consulIndex, in: directory) }
-            let chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log)
+            let chosen: Selection
+            do { chosen = try input.select(selection, consulIndex: consulIndex, deadLetters: store, log: log).excludingCheck(selfCheck?.check.id) } catch {
+                var summary = SelfCheck.Summary()
+                if error.exitCode == .dataError { summary.deadLetters = 1 }
+                selfCheck?.report(summary)
+                throw error
+            }
             let report: Healer.Report
             do { report = try healer.handle(chosen, consulIndex: consulIndex, digest: PayloadDigest.fnv1a64(input.bytes)) } catch {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
             if let error = report.journalError { log("journal: \(error.description)") }
             writeMetrics(config, store: store, dryRun: options.dryRun, log: log)
+            var summary = SelfCheck.Summary()
+            summary.add(report)
+            selfCheck?.report(summary)
             return answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                 object.field("consulIndex", consulIndex)
                 object.field("selected", chosen.checks.count)

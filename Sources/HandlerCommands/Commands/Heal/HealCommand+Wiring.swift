@@ -23,7 +23,20 @@ extension HealCommand {
             store: store, journal: try journal(config, options: options), concurrency: config.concurrency, timeout: config.timeout,
             dryRun: options.dryRun, log: log)
         healer.countsMetrics = config.metrics?.file != nil
+        ConsulWiring.wire(&healer, agent: try consulAgent(config, context: context), nodeFailures: config.nodeFailures)
         return healer
+    }
+
+    /// The Consul agent of the configuration (`consul` over the CONSUL_* environment).
+    static func consulAgent(_ config: HealConfig, context: CommandContext) throws(CommandError) -> ConsulAgent {
+        let overrides = ConsulOverrides(address: config.consul.address, tokenFile: config.consul.tokenFile, caFile: config.consul.caFile, timeout: config.consul.timeout)
+        return try ConsulWiring.agent(overrides: overrides, flagAddress: nil, environment: context.environment, explicitExit: .configError)
+    }
+
+    /// The handler's own TTL check, when the configuration asks for one.
+    static func selfCheck(_ config: HealConfig, context: CommandContext) throws(CommandError) -> SelfCheck? {
+        guard let spec = config.selfCheck else { return nil }
+        return SelfCheck(id: spec.id, name: spec.name, ttl: spec.ttl, reporter: try consulAgent(config, context: context))
     }
 
     /// The watch's name in the state and the journal.
@@ -86,7 +99,8 @@ extension HealCommand {
         return (PolicyEngine(routing: routing, blastRadius: config.blastRadius, claimant: "explain"), routing)
     }
 
-    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double) -> (Delivery, [Incident]) {
-        Healer.delivery(selection, groupBy: config.groupBy, watch: watchName(config), consulIndex: consulIndex, time: time)
+    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double, down: DownNodes = DownNodes()) -> (Delivery, [Incident]) {
+        Healer.delivery(
+            selection, groupBy: config.groupBy, watch: watchName(config), consulIndex: consulIndex, time: time, nodeFailures: config.nodeFailures, down: down)
     }
 }

@@ -118,4 +118,17 @@ import Testing
         #expect(old.silences.isEmpty && old.pauses.isEmpty && old.targets["service:web"]?.silenced == false)
         #expect(!String(decoding: HealState().encoded(), as: UTF8.self).contains("silence"))
     }
+
+    @Test func theMetricsCountSilencesInForceAndPausedWatches() throws {
+        var state = HealState()
+        state.watches["w"] = .init(lastIndex: 1, deliveries: 1, lastDelivery: 0)
+        state.watches["v"] = .init(lastIndex: 1, deliveries: 1, lastDelivery: 0)
+        state.silences["service:a"] = Silence(since: 0, until: 100, by: "a", reason: "")
+        state.silences["service:b"] = Silence(since: 0, until: 10, by: "a", reason: "")  // ended
+        state.pauses["w"] = Silence(since: 0, until: nil, by: "a", reason: "")
+        let families = HealMetrics.families(state, spool: [:], deadLetters: 0, now: 50)
+        #expect(families.first { $0.name == "consul_handlers_silences" }?.samples.map(\.value) == [1])
+        let paused = try #require(families.first { $0.name == "consul_handlers_paused" })
+        #expect(paused.samples.map(\.value) == [0, 1])  // v, w
+    }
 }

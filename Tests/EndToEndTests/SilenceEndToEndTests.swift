@@ -186,6 +186,7 @@ import TestSupport
             (["reset", "books"], "consul-heal: unknown target service:books: not in the state"),
             (["pause", "books"], "consul-heal: pause takes no operands"),
             (["status", "--for", "1h"], "consul-heal: --for applies to silence and pause only"),
+            (["pause", "--dry-run"], "consul-heal: pause has no --dry-run"),
         ]
         for (arguments, message) in cases {
             let result = try s.heal(arguments)

@@ -21,6 +21,7 @@ extension HealCommand {
             if options.reason != nil { throw .usage("--reason applies to silence, unsilence, reset, pause and resume only") }
             return
         }
+        if options.dryRun { throw .usage("\(subcommand.rawValue) has no --dry-run: it only writes the state (status shows the result)") }
         if let duration = options.duration, !(duration > 0 && duration <= longestSilence) {
             throw .usage("--for needs a duration above 0 and at most 366d, such as 2h")
         }

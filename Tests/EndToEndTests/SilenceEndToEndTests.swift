@@ -15,10 +15,14 @@ import TestSupport
         var journal: String { directory.appendingPathComponent("journal.jsonl").path }
         var config: String { directory.appendingPathComponent("config.json").path }
 
-        init(budget: String = #"{"max": 3, "window": "1h", "reset": "30m"}"#) throws {
+        var flag: String { directory.appendingPathComponent("peer-is-up").path }
+
+        /// `flaky`: the redeploy exits 75 (retryable) until `flag` exists.
+        init(budget: String = #"{"max": 3, "window": "1h", "reset": "30m"}"#, flaky: Bool = false) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("silence-e2e-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let command = #"["/bin/sh", "-c", "echo \"$1\" >> \"$OUT\"; cat >/dev/null", "redeploy", "{service}"]"#
+            let script = flaky ? #"cat >/dev/null; if [ -e \"$FLAG\" ]; then echo \"$1\" >> \"$OUT\"; else exit 75; fi"# : #"echo \"$1\" >> \"$OUT\"; cat >/dev/null"#
+            let command = #"["/bin/sh", "-c", "\#(script)", "redeploy", "{service}"]"#
             try Data(#"""
                 {"watch": "books-critical", "stateDir": "\#(state)", "journal": {"file": "\#(journal)"},
                  "defaults": {"cooldown": "0s", "budget": \#(budget)},
@@ -31,7 +35,7 @@ import TestSupport
         @discardableResult
         func deliver(_ payload: [UInt8]) throws -> ExecutableResult {
             index += 1
-            return try ExecutableHarness.run("consul-heal", arguments: ["--config", config], stdin: payload, environment: ["CONSUL_INDEX": String(index), "OUT": output])
+            return try ExecutableHarness.run("consul-heal", arguments: ["--config", config], stdin: payload, environment: ["CONSUL_INDEX": String(index), "OUT": output, "FLAG": flag])
         }
 
         /// An operator's command, run as user `alice`.
@@ -173,6 +177,21 @@ import TestSupport
         try s.deliver(Self.booksDown)
         #expect(s.redeploys == ["books"])
         #expect(s.journalRecords.contains { $0["event"] as? String == "pause-expired" })
+    }
+
+    @Test func aSpooledRetryWaitsWhileItsTargetIsSilenced() throws {
+        let s = try Scenario(flaky: true)
+        try s.deliver(Self.empty)
+        #expect(try s.deliver(Self.booksDown).exitCode == 75)  // spooled
+        try s.heal(["silence", "books", "--for", "1h"])
+        FileManager.default.createFile(atPath: s.flag, contents: nil)
+        let silenced = try s.deliver(Self.booksDown)
+        #expect(silenced.exitCode == 0)
+        #expect(s.redeploys.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.state + "/spool").filter { $0.hasSuffix(".json") }.count == 1)
+        try s.deliver(Self.empty)  // recovered: the retry is dropped
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.state + "/spool").filter { $0.hasSuffix(".json") }.isEmpty)
+        #expect(s.redeploys.isEmpty)
     }
 
     @Test func usageErrorsAreOneLineAndExit64() throws {

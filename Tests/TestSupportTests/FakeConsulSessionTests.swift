@@ -17,7 +17,7 @@ struct FakeConsulSessionTests {
 
     @Test("† F.9.6: LockIndex 1 → same holder 1 → release → re-acquire 2; other session false; release with empty body is null")
     func lockProgression() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }  // TTLs move only by advance(by:)
         let s1 = try await createSession(f, #"{"Name":"one"}"#)
         let s2 = try await createSession(f, #"{"Name":"two"}"#)
         #expect(try await f.put("/v1/kv/lock?acquire=\(s1)", "a").text == "true")
@@ -67,7 +67,7 @@ struct FakeConsulSessionTests {
 
     @Test("† F.9.9: invalidation releases the key and sets a lock-delay; explicit release sets none; LockDelay 20 is 20 s")
     func lockDelay() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }  // TTLs move only by advance(by:)
         let holder = try await createSession(f, #"{"LockDelay":20}"#)
         let info = try await f.get("/v1/session/info/\(holder)").jsonArray()
         #expect(info.first?["LockDelay"] as? Int == 20_000_000_000)
@@ -89,7 +89,7 @@ struct FakeConsulSessionTests {
 
     @Test("F.9.10: behavior delete removes held keys, and the tombstone shows in the listing's index")
     func behaviorDelete() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }  // TTLs move only by advance(by:)
         f.fake.putKey("locks/other", "o")
         let id = try await createSession(f, #"{"Behavior":"delete","TTL":"10s"}"#)
         _ = try await f.put("/v1/kv/locks/mine?acquire=\(id)", "m")
@@ -102,7 +102,7 @@ struct FakeConsulSessionTests {
 
     @Test("† F.9.11: failNode destroys sessions bound to serfHealth; a new one on that node is refused; NodeChecks [] survives")
     func failNodeSessions() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }  // TTLs move only by advance(by:)
         let bound = try await createSession(f, "{}")
         let free = try await createSession(f, #"{"NodeChecks":[],"TTL":"60s"}"#)
         _ = try await f.put("/v1/kv/leader?acquire=\(bound)", "me")
@@ -116,7 +116,7 @@ struct FakeConsulSessionTests {
 
     @Test("F.9.12: TTL, Behavior and Node validation texts")
     func createValidation() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }  // TTLs move only by advance(by:)
         let ttl = try await f.put("/v1/session/create", #"{"TTL":"5s"}"#)
         #expect(ttl.status == 500)
         #expect(ttl.text == "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]")
@@ -131,7 +131,7 @@ struct FakeConsulSessionTests {
 
     @Test("F.9.24: during leader loss sessions fail with 500 and do not expire; afterwards their timers restart")
     func leaderLossTimers() async throws {
-        let f = try ConsulFixture()
+        let f = try ConsulFixture { $0.realTimeClock = false }  // TTLs move only by advance(by:)
         let id = try await createSession(f, #"{"TTL":"10s"}"#)
         f.fake.setLeaderLost(true)
         #expect(try await f.put("/v1/session/renew/\(id)").text == "No cluster leader")

@@ -1,3 +1,5 @@
+import Platform
+
 /// consul-heal's metrics (docs/metrics.md is the reference): counters kept in the state,
 /// gauges read from the state, the spool and the dead letters at the time of writing.
 ///
@@ -23,7 +25,8 @@ public enum HealMetrics {
     }
 
     /// Every metric, from the state and the counts of the spool (by watch) and dead letters.
-    public static func families(_ state: HealState, spool: [String: Int], deadLetters: Int) -> [PrometheusText.Family] {
+    /// `now`: silences and pauses that ended by then are not counted.
+    public static func families(_ state: HealState, spool: [String: Int], deadLetters: Int, now: Double = Time.wallSeconds()) -> [PrometheusText.Family] {
         let watches = Set(state.watches.keys).union(spool.keys).union(state.targets.values.map(\.watch)).sorted()
         func perWatch(_ value: (String) -> Double) -> [PrometheusText.Sample] {
             watches.map { PrometheusText.Sample([.init("watch", $0)], value($0)) }
@@ -50,6 +53,10 @@ public enum HealMetrics {
                   samples: watches.compactMap { watch in state.watches[watch].map { PrometheusText.Sample([.init("watch", watch)], $0.lastDelivery) } }),
             .init(lastSuccess, .gauge, help: "When an action last succeeded for each watch (Unix time).",
                   samples: state.metrics.samples(lastSuccess)),
+            .init("consul_handlers_silences", .gauge, help: "Operators' silences in force (consul-heal silence).",
+                  samples: [.init([], Double(state.silences.values.filter { $0.isActive(at: now) }.count))]),
+            .init("consul_handlers_paused", .gauge, help: "1 while the watch is paused (consul-heal pause), else 0.",
+                  samples: perWatch { watch in state.pauses[watch]?.isActive(at: now) == true ? 1 : 0 }),
         ]
     }
 }

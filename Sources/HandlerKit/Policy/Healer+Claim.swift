@@ -15,6 +15,8 @@ extension Healer {
         var spoolKeys: [String: String] = [:]
         /// Recovered incidents that were notified: their route's `resolved` actions run once.
         var resolving: [(incident: Incident, route: Route)] = []
+        /// Operators' silences and pauses that ended by now (journaled).
+        var expiredSilences: [(key: String, silence: Silence, pause: Bool)] = []
     }
 
     /// Phase 1, under the state lock: decides the delivery, claims the targets to act on, picks
@@ -38,6 +40,7 @@ extension Healer {
                 ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
             if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
             var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
+            claim.expiredSilences = result.expiredSilences
             claim.resolving = Self.takeNotified(result.decisions, state: &state, routing: routing)  // docs/notifications.md
             guard !dryRun else { return claim }
             // Targets acted on anew in this delivery are not also retried from the spool.
@@ -48,6 +51,7 @@ extension Healer {
                     continue
                 }
                 if decidedNow.contains(entry.incidentID) { continue }
+                if record.silenced { continue }  // not acted on; dropped when the target recovers
                 var note: String?
                 if entry.attempts == 0 {
                     // Written before a remediation ran: ours to run only once its actor's claim

@@ -146,6 +146,13 @@ public struct Healer: Sendable {
                 record.add("baseline", report.baseline)
             }
         }
+        for expired in claim.expiredSilences {
+            journal.record(expired.pause ? "pause-expired" : "silence-expired", time: now) { record in
+                record.add(expired.pause ? "pausedWatch" : "target", expired.key)
+                record.add("by", expired.silence.by)
+                record.add("reason", expired.silence.reason)
+            }
+        }
         for decision in report.decisions {
             log("\(decision.target): \(decision.reason)")
             if case .act = decision.verdict { continue }

@@ -54,6 +54,8 @@ public struct PolicyEngine: Sendable {
         public var baseline: Bool
         /// Set when the blast-radius breaker tripped in this delivery (alert once).
         public var breakerTripped: [String]?
+        /// Operators' silences and pauses that ended by this delivery's time (journaled).
+        public var expiredSilences: [(key: String, silence: Silence, pause: Bool)] = []
     }
 
     /// Decides every target of `delivery`, updating `state` (claims included: targets decided
@@ -71,6 +73,13 @@ public struct PolicyEngine: Sendable {
                 lastIndex: delivery.consulIndex ?? previous?.lastIndex, deliveries: (previous?.deliveries ?? 0) + 1, lastDelivery: now)
         }
         state.knownServices.formUnion(delivery.services)
+        let expiredSilences = state.expireSilences(now: now)
+        // Operators' silences and pauses (docs/operations.md): the failures they cover are
+        // tracked but neither acted on, nor counted against the budget or the blast radius.
+        var silencedBy: [String: String] = [:]
+        for incident in delivery.incidents where silencedBy[incident.id] == nil {
+            if let detail = state.silence(of: incident, watch: watch, now: now) { silencedBy[incident.id] = detail }
+        }
 
         var decisions: [Decision] = []
         let failingIDs = Set(delivery.incidents.map(\.id))
@@ -85,6 +94,7 @@ public struct PolicyEngine: Sendable {
             record.failingSince = nil
             record.deliveriesFailing = 0
             record.baseline = false
+            record.silenced = false
             record.acted = false
             record.claimedBy = nil
             record.claimedUntil = nil
@@ -117,8 +127,9 @@ public struct PolicyEngine: Sendable {
                 record.deliveriesFailing = 0
                 record.acted = false
                 record.baseline = baseline && policy.onStart == .wait
-                if !record.baseline { newlyFailing.append(incident.id) }
+                if !record.baseline && silencedBy[incident.id] == nil { newlyFailing.append(incident.id) }
             }
+            if silencedBy[incident.id] != nil { record.silenced = true }
             record.deliveriesFailing += 1
             record.passingSince = nil
             state.targets[incident.id] = record
@@ -145,7 +156,7 @@ public struct PolicyEngine: Sendable {
                 state.breaker = HealState.Breaker(trippedAt: now, targets: recent.sorted())
                 tripped = recent.sorted()
             } else if let breaker = state.breaker {
-                let failingNow = state.targets.values.filter { $0.failing && !$0.baseline }.count
+                let failingNow = state.targets.values.filter { $0.failing && !$0.baseline && !$0.silenced }.count
                 let percentNow = Double(failingNow) * 100 / Double(known)
                 let calm = failingNow <= blastRadius.maximumTargets
                     && !(state.knownServices.count >= blastRadius.minimumKnownServices && percentNow > blastRadius.maximumPercent && failingNow > 1)
@@ -157,8 +168,9 @@ public struct PolicyEngine: Sendable {
         for incident in delivery.incidents {
             let policy = settings(incident)
             var record = state.targets[incident.id]!
-            let unknown = Self.releaseExpiredClaim(&record, now: now)
-            let verdict = verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
+            let silence = silencedBy[incident.id]
+            let unknown = silence == nil ? Self.releaseExpiredClaim(&record, now: now) : nil
+            let verdict = silence.map { .skip(.silenced($0)) } ?? verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
             switch verdict {
             case .act:
                 record.acted = true
@@ -183,7 +195,7 @@ public struct PolicyEngine: Sendable {
             decisions.append(decision)
         }
         state.pruneResolved(now: now)
-        return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped)
+        return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped, expiredSilences: expiredSilences)
     }
 
     /// A claim that expired while the target was still marked acted on means its actor died
@@ -203,6 +215,10 @@ public struct PolicyEngine: Sendable {
         "previous actor \(by) did not record an outcome before its claim expired at \(Timestamp.iso8601(expiredAt)); acting again"
     }
 
+    /// Why a failure seen under a silence is still not acted on once the silence ended.
+    public static let heldAfterSilence =
+        "the current failure began or went on under a silence or pause that has ended; acting only once it recovers and fails again (docs/operations.md)"
+
     /// Closes an open circuit when the target has been passing for its reset period.
     static func closeCircuitIfRested(_ record: inout HealState.TargetRecord, now: Double) -> Bool {
         guard let open = record.circuitOpenSince, let passing = record.passingSince, passing >= open,
@@ -221,6 +237,7 @@ public struct PolicyEngine: Sendable {
             if let by = record.claimedBy, by != claimant, let until = record.claimedUntil, until > now { return .skip(.inFlight(by: by)) }
             return .skip(.duplicate(actedAt: record.lastActionAt))
         }
+        if record.silenced { return .skip(.silenced(Self.heldAfterSilence)) }
         if breaker != nil { return .skip(.blastRadius(targets: breaker!.targets.count)) }
         let elapsed = now - (record.failingSince ?? now)
         let threshold = policy.threshold

@@ -49,6 +49,9 @@ public struct HealState: Sendable, Equatable {
         /// The route whose actions told someone of the current incident: its `resolved` actions
         /// run when the target recovers (docs/notifications.md).
         public var notified: String?
+        /// The current failure was seen under an operator's silence or pause: it is not acted
+        /// on, even once the silence ends, until the target recovers and fails again.
+        public var silenced = false
 
         public init(id: String, target: String, watch: String, now: Double) {
             self.id = id
@@ -107,6 +110,9 @@ public struct HealState: Sendable, Equatable {
     }
     /// Counters and times kept for the Prometheus metrics (docs/metrics.md).
     public var metrics = MetricSeries()
+    /// Operators' silences by target (``SilenceTarget/id``: `service:books`), and pauses by watch.
+    public var silences: [String: Silence] = [:]
+    public var pauses: [String: Silence] = [:]
 
     public init() {}
 
@@ -114,6 +120,7 @@ public struct HealState: Sendable, Equatable {
         lhs.watches == rhs.watches && lhs.targets == rhs.targets && lhs.knownServices == rhs.knownServices
             && lhs.breaker == rhs.breaker && lhs.recentFailures.map(\.id) == rhs.recentFailures.map(\.id)
             && lhs.recentFailures.map(\.time) == rhs.recentFailures.map(\.time) && lhs.downNodes == rhs.downNodes && lhs.metrics == rhs.metrics
+            && lhs.silences == rhs.silences && lhs.pauses == rhs.pauses
     }
 
     /// How long a target that resolved is remembered (docs/operations.md): long past any
@@ -198,6 +205,8 @@ public struct HealState: Sendable, Equatable {
                 }
             }
             if !metrics.values.isEmpty { object.field("metrics") { writer in metrics.write(to: &writer) } }
+            if !silences.isEmpty { object.field("silences") { writer in Self.write(silences, to: &writer) } }
+            if !pauses.isEmpty { object.field("pauses") { writer in Self.write(pauses, to: &writer) } }
         }
         writer.append(raw: "\n")
         return writer.bytes
@@ -246,7 +255,36 @@ public struct HealState: Sendable, Equatable {
             object.field("lastDecision", record.lastDecision)
             object.field("lastDecisionAt", record.lastDecisionAt)
             if let notified = record.notified { object.field("notified", notified) }
+            if record.silenced { object.field("silenced", true) }
         }
+    }
+
+    private static func write(_ silences: [String: Silence], to writer: inout JSONWriter) {
+        writer.object { object in
+            for key in silences.keys.sorted() {
+                let silence = silences[key]!
+                object.field(key) { writer in
+                    writer.object { object in
+                        object.field("since", silence.since)
+                        object.field("until", silence.until)
+                        object.field("by", silence.by)
+                        object.field("reason", silence.reason)
+                    }
+                }
+            }
+        }
+    }
+
+    private static func silences(_ value: JSONValue?, _ name: String) throws(DecodeError) -> [String: Silence] {
+        guard case .object(let entries)? = value else { return [:] }
+        var result: [String: Silence] = [:]
+        for (key, entry) in entries {
+            guard case .object(let f) = entry else { throw .shape("\(name) \(key) is not an object") }
+            result[key] = Silence(
+                since: try time(f["since"], "\(name) \(key) since") ?? 0, until: try time(f["until"], "\(name) \(key) until"),
+                by: f["by"]?.string ?? "", reason: f["reason"]?.string ?? "")
+        }
+        return result
     }
 
     /// Why a state file cannot be read.
@@ -301,6 +339,7 @@ public struct HealState: Sendable, Equatable {
                 record.lastDecision = f["lastDecision"]?.string ?? ""
                 record.lastDecisionAt = try Self.time(f["lastDecisionAt"], "target \(id) lastDecisionAt") ?? 0
                 record.notified = f["notified"]?.string
+                record.silenced = f["silenced"]?.bool ?? false
                 self.targets[id] = record
             }
         }
@@ -334,6 +373,8 @@ public struct HealState: Sendable, Equatable {
             breaker = Breaker(trippedAt: trippedAt, targets: names)
         }
         if let value = root["metrics"] { metrics = MetricSeries(json: value) }
+        silences = try Self.silences(root["silences"], "silence")
+        pauses = try Self.silences(root["pauses"], "pause")
     }
 }
 

@@ -26,9 +26,10 @@ extension HealCommand {
         if let breaker = state.breaker {
             text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
         }
+        text += silenceLines(state, now: now)  // HealCommand+Silence.swift
         var rows: [[String]] = [["TARGET", "STATE", "SINCE", "REMEDIATIONS", "CIRCUIT", "LAST DECISION"]]
         for record in state.targets.values.sorted(by: { $0.id < $1.id }) {
-            let phase = record.failing ? (record.baseline ? "failing (baseline)" : record.acted ? "failing (acted)" : "failing") : "passing"
+            let phase = record.failing ? (record.baseline ? "failing (baseline)" : record.silenced ? "failing (silenced)" : record.acted ? "failing (acted)" : "failing") : "passing"
             let since = record.failing ? record.failingSince : record.passingSince
             let circuit = record.circuitOpenSince.map { "open since \(Timestamp.iso8601($0))" } ?? "closed"
             rows.append([record.target, phase, since.map { age(now - $0) } ?? "-", String(record.remediations.count), circuit, record.lastDecision])

@@ -8,6 +8,7 @@ import Platform
 public enum HealCommand: Command {
     public enum Subcommand: String, Sendable, CaseIterable {
         case run, serve, checkConfig = "check-config", explain, replay, flush, status
+        case silence, unsilence, reset, pause, resume
     }
 
     public struct Options: Sendable {
@@ -25,6 +26,10 @@ public enum HealCommand: Command {
         public var fresh = false
         public var type: WatchType?
         public var operands: [String] = []
+        /// silence, pause: how long (seconds).
+        public var duration: Double?
+        /// silence, unsilence, reset, pause, resume: why (journaled).
+        public var reason: String?
 
         public init() {}
     }
@@ -39,6 +44,10 @@ public enum HealCommand: Command {
                consul-heal replay --config FILE DIR
                consul-heal flush --config FILE
                consul-heal status --config FILE [--json]
+               consul-heal silence --config FILE TARGET --for DURATION [--reason TEXT]
+               consul-heal unsilence|reset --config FILE TARGET [--reason TEXT]
+               consul-heal pause --config FILE [--for DURATION] [--reason TEXT]
+               consul-heal resume --config FILE [--reason TEXT]
 
         Reads a Consul watch payload on standard input (as a watch handler) and routes each
         failing target, through the policy, to the actions of the first matching route
@@ -56,6 +65,13 @@ public enum HealCommand: Command {
                                   virtual clock with a fresh state and print the decisions
           flush                   retry the spooled actions now
           status                  open incidents, budgets, circuits, the spool, dead letters
+          silence TARGET          do not act on TARGET's failures for --for DURATION; TARGET is a
+                                  service name (books) or an incident ID (service:books,
+                                  node:web-02, instance:web-02/books-1)
+          unsilence TARGET        lift a silence (a failure seen under it is still left alone)
+          reset TARGET            close TARGET's open circuit and clear its remediation budget
+          pause, resume           silence every target of this watch (for --for DURATION, or until
+                                  resume), and lift that (docs/operations.md, "Silences")
 
         Options:
           --config FILE           the configuration (JSON)
@@ -70,6 +86,8 @@ public enum HealCommand: Command {
           --type TYPE             read payloads as this watch type instead of detecting it
           --fresh                 explain: ignore the state directory, assume no history
           --json                  status: print JSON
+          --for DURATION          silence, pause: how long (30m, 2h, 1d; at most 366d)
+          --reason TEXT           silence, unsilence, reset, pause, resume: why, for the journal
           -h, --help              show this help
           --version               show the version
 
@@ -112,6 +130,8 @@ public enum HealCommand: Command {
                 options.maximumBody = size
             case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
             case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
+            case "--for": options.duration = try scanner.duration(for: option, attached: attached)
+            case "--reason": options.reason = try scanner.value(for: option, attached: attached)
             case "--type":
                 options.type = try scanner.choice(WatchType.self, for: option, attached: attached)
             default: return false
@@ -137,6 +157,7 @@ public enum HealCommand: Command {
             }
         default: break
         }
+        try checkOperatorOptions(options)  // silence, unsilence, reset, pause, resume
         return .run(options)
     }
 
@@ -211,6 +232,8 @@ public enum HealCommand: Command {
             return try flush(options, config: config, context: context, log: log)
         case .run:
             return try deliver(options, config: config, context: context, log: log)
+        case .silence, .unsilence, .reset, .pause, .resume:
+            return try operate(options, config: config, context: context, log: log)
         }
     }
 }

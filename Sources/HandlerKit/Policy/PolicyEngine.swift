@@ -147,6 +147,12 @@ public struct PolicyEngine: Sendable {
         for incident in delivery.incidents {
             let policy = settings(incident)
             var record = state.targets[incident.id]!
+            if let verdict = ownClaim(record, now: now) {
+                // Claimed by this very decision in an earlier round (a shared-state backend
+                // re-decides after a CAS conflict, some keys already written): still ours to act on.
+                decisions.append(Decision(id: incident.id, target: incident.target, verdict: verdict, incident: incident))
+                continue
+            }
             let unknown = Self.releaseExpiredClaim(&record, now: now)
             let verdict = verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
             switch verdict {
@@ -174,6 +180,13 @@ public struct PolicyEngine: Sendable {
         }
         state.pruneResolved(now: now)
         return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped)
+    }
+
+    /// The verdict of a live claim this claimant already holds (nil when it holds none): a
+    /// claimant carries a per-run nonce, so only a retry of the same decision matches.
+    func ownClaim(_ record: HealState.TargetRecord, now: Double) -> Decision.Verdict? {
+        guard !claimant.isEmpty, record.acted, record.claimedBy == claimant, let until = record.claimedUntil, until > now else { return nil }
+        return record.lastDecision == "escalate" ? .escalate : .act
     }
 
     /// A claim that expired while the target was still marked acted on means its actor died

@@ -68,8 +68,18 @@ public struct HealConfig: Sendable {
         public var retries = 3
     }
 
+    /// The policy state in Consul KV, shared by every agent running the watch (docs/cluster.md).
+    public struct ConsulStateSpec: Sendable {
+        public var prefix: String
+        /// How long a claim holds before another agent may take over (nil: timeout-derived).
+        public var claimLease: Double?
+        /// `act-locally`: decide alone on the local state when Consul cannot be used (loudly).
+        public var actLocally = false
+    }
+
     public var watch: String?
     public var stateDirectory: String?
+    public var consulState: ConsulStateSpec?
     public var groupBy: GroupBy = .service
     public var concurrency = 4
     public var timeout: Double = 120
@@ -161,12 +171,27 @@ public struct HealConfig: Sendable {
         }
 
         mutating func parse(_ root: JSONValue, into config: inout HealConfig) throws(HealConfig.Error) {
-            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "$comment"])
+            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "consulState", "onConsulUnavailable", "$comment"])
             config.watch = try string(top["watch"], "$.watch")
             config.stateDirectory = try string(top["stateDir"], "$.stateDir")
             if let text = try string(top["groupBy"], "$.groupBy") {
                 guard let value = GroupBy(rawValue: text) else { throw fail("$.groupBy", "expected service, instance or node") }
                 config.groupBy = value
+            }
+            if let state = top["consulState"] {
+                let fields = try object(state, "$.consulState", allowed: ["prefix", "claimLease"])
+                let prefix = try string(fields["prefix"], "$.consulState.prefix") ?? "consul-handlers"
+                guard ClusterKey.isSafePrefix(prefix) else {
+                    throw fail("$.consulState.prefix", "use segments of letters, digits, '-', '_' and '.' joined by '/', none empty or starting or ending with '.' (every Consul version accepts such keys)")
+                }
+                let lease = try duration(fields["claimLease"], "$.consulState.claimLease")
+                if let lease, lease < 1 { throw fail("$.consulState.claimLease", "must be at least 1s") }
+                config.consulState = ConsulStateSpec(prefix: prefix, claimLease: lease)
+            }
+            if let text = try string(top["onConsulUnavailable"], "$.onConsulUnavailable") {
+                guard text == "keep" || text == "act-locally" else { throw fail("$.onConsulUnavailable", "expected keep or act-locally") }
+                guard config.consulState != nil else { throw fail("$.onConsulUnavailable", "applies only with consulState") }
+                config.consulState?.actLocally = text == "act-locally"
             }
             config.concurrency = try int(top["concurrency"], "$.concurrency", 1...64) ?? config.concurrency
             config.timeout = try duration(top["timeout"], "$.timeout") ?? config.timeout

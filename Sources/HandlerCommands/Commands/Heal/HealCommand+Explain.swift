@@ -60,7 +60,17 @@ extension HealCommand {
     /// against the current state (or none, with `--fresh`), and why. Executes nothing.
     static func explain(_ options: Options, config: HealConfig, context: CommandContext) throws(CommandError) -> ExitCode {
         var state = HealState()
-        if !options.fresh, !options.stateless, let directory = options.stateDirectory ?? config.stateDirectory ?? StateStore.defaultDirectory(environment: context.environment),
+        if !options.fresh, !options.stateless, let spec = config.consulState, let directory = options.stateDirectory ?? config.stateDirectory ?? StateStore.defaultDirectory(environment: context.environment) {
+            // The cluster view, read-only (the local directory only lends its lock-free path).
+            do {
+                let store = try StateStore(directory: directory, readOnly: true, warn: { _ in })
+                state = try consulState(spec, config: config, store: store, context: context).read().state
+            } catch let error as PolicyStateError {
+                throw CommandError(.ioError, "cluster state: \(error.description) (explain --fresh ignores the state)")
+            } catch {
+                throw CommandError(.ioError, "\(error) (explain --fresh ignores the state)")
+            }
+        } else if !options.fresh, !options.stateless, let directory = options.stateDirectory ?? config.stateDirectory ?? StateStore.defaultDirectory(environment: context.environment),
             FileIO.exists(directory + "/state.json")
         {
             do {

@@ -21,7 +21,22 @@ extension HealCommand {
             store: store, journal: try journal(config, options: options), concurrency: config.concurrency, timeout: config.timeout,
             dryRun: options.dryRun, log: log)
         healer.countsMetrics = config.metrics?.file != nil
+        if let spec = config.consulState, let store {
+            healer.policyState = try consulState(spec, config: config, store: store, context: context)
+            healer.claimLease = spec.claimLease
+            healer.actLocallyWhenUnavailable = spec.actLocally
+        }
         return healer
+    }
+
+    /// The Consul KV backend of `consulState` (docs/cluster.md), on the agent of the environment
+    /// (`CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN_FILE`…). Nothing is sent until the first delivery.
+    static func consulState(_ spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, context: CommandContext) throws(CommandError) -> ConsulStateBackend {
+        let settings: ConsulSettings
+        do { settings = try ConsulSettings.resolve(environment: context.environment) } catch {
+            throw CommandError(.configError, "consulState: \(error.description)")
+        }
+        return ConsulStateBackend(client: ConsulClient.live(settings), prefix: spec.prefix, watch: watchName(config), local: store)
     }
 
     /// The watch's name in the state and the journal.

@@ -150,6 +150,18 @@ import TestSupport
         #expect(cluster.consul.faultApplications.allSatisfy { $0 > 0 })
     }
 
+    @Test func aClaimWhoseAnswerIsLostIsSettledByItsNonce() throws {
+        let cluster = try Cluster(agents: 3)
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        // The first claim is applied, but its answer is a 500: the writer re-reads and finds its own bytes.
+        cluster.consul.inject(.init(.status(500, body: "No cluster leader", afterApply: true), endpoints: [.kv], method: "PUT", keyPrefix: "consul-handlers/web-checks/targets/", times: 1))
+        for step in 101...102 {
+            for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: UInt64(step)) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        }
+        #expect(cluster.consul.faultApplications == [1])
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+    }
+
     @Test func consulAnswering500ActsOnNothingThenOnceAfterRecovery() throws {
         let cluster = try Cluster(agents: 3)
         for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }

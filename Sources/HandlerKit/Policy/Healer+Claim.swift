@@ -35,7 +35,8 @@ extension Healer {
         }
         let reason: String
         do {
-            return try claim(delivery, isFlush: isFlush, now: now, on: backend, store: store, claimant: try backend.claimant() ?? claimant)
+            let shared = try backend.claimant()
+            return try claim(delivery, isFlush: isFlush, now: now, on: backend, store: store, claimant: shared ?? claimant, keepsOwnClaims: shared != nil)
         } catch {
             switch error {
             case .local(let error): throw error
@@ -56,9 +57,12 @@ extension Healer {
         }
     }
 
-    private func claim(_ delivery: Delivery, isFlush: Bool, now: Double, on backend: any PolicyStateBackend, store: StateStore, claimant: String) throws(PolicyStateError) -> Claim {
+    private func claim(
+        _ delivery: Delivery, isFlush: Bool, now: Double, on backend: any PolicyStateBackend, store: StateStore, claimant: String, keepsOwnClaims: Bool = false
+    ) throws(PolicyStateError) -> Claim {
         var engine = self.engine
         engine.claimant = claimant
+        engine.keepsOwnClaims = keepsOwnClaims
         let routing = self.routing
         let claimUntil = now + claimDuration
         let watch = self.watch

@@ -33,6 +33,10 @@ public struct PolicyEngine: Sendable {
     public var claimant: String
     /// How long a claim holds before another handler may take over (the run's deadline).
     public var claimDuration: Double
+    /// Treat a live claim already held by ``claimant`` as this decision's own (a shared-state
+    /// backend re-decides after a CAS conflict; its claimant carries a per-run nonce). Off for
+    /// explain and replay, whose fixed claimant never releases its claims.
+    public var keepsOwnClaims = false
 
     public init(settings: @escaping @Sendable (Incident) -> PolicySettings, blastRadius: BlastRadius = BlastRadius(), claimant: String = "", claimDuration: Double = 300) {
         self.settings = settings
@@ -185,7 +189,7 @@ public struct PolicyEngine: Sendable {
     /// The verdict of a live claim this claimant already holds (nil when it holds none): a
     /// claimant carries a per-run nonce, so only a retry of the same decision matches.
     func ownClaim(_ record: HealState.TargetRecord, now: Double) -> Decision.Verdict? {
-        guard !claimant.isEmpty, record.acted, record.claimedBy == claimant, let until = record.claimedUntil, until > now else { return nil }
+        guard keepsOwnClaims, !claimant.isEmpty, record.acted, record.claimedBy == claimant, let until = record.claimedUntil, until > now else { return nil }
         return record.lastDecision == "escalate" ? .escalate : .act
     }
 

@@ -969,12 +969,130 @@ def bench_memory(bench):
     bench.guarded(list(rows.values()), body)
 
 
+# ------------------------------------------------------------------ k: cluster state (docs/cluster.md)
+
+def cluster_payload(count, critical):
+    """A `checks` payload of `count` services on one node, the first `critical` of them critical."""
+    checks = []
+    for i in range(count):
+        name = "svc-%03d" % i
+        checks.append({"Node": "web-01", "CheckID": "service:" + name, "Name": "check", "Status": "critical" if i < critical else "passing",
+                       "Notes": "", "Output": "", "ServiceID": name, "ServiceName": name, "ServiceTags": [], "Type": "http",
+                       "ExposedPort": 0, "Definition": {}, "CreateIndex": 24, "ModifyIndex": 48391})
+    return (json.dumps(checks, separators=(",", ":")) + "\n").encode()
+
+
+def bench_cluster(bench):
+    """k: per-delivery cost of Consul-backed policy state (loopback fake-consul) vs local state, and
+    5 agents (separate processes) with 100 incidents opening at once vs one agent on local state."""
+    per = bench.row("k", "10 checks, 1 open incident: consulState vs local state", ("<=", 3.0))
+    once = bench.row("k-once", "5 agents, 100 incidents at once: actions taken")
+    rnd = bench.row("k-round", "5 agents, 100 incidents: round vs 1 agent local", ("<=", 2.0))
+
+    def body():
+        heal = bench.exe("consul-heal")
+        fake = os.path.join(bench.bin, "fake-consul")
+        if not os.access(fake, os.X_OK):
+            raise NotAvailable("fake-consul not built in %s" % bench.bin)
+        proc = subprocess.Popen([fake] + sum([["--agent", "node-%d" % i] for i in range(1, 6)], []), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            ports = []
+            while len(ports) < 5:
+                line = proc.stdout.readline()
+                if not line:
+                    raise NotAvailable("fake-consul printed no ports")
+                ports.append(line.split()[0].split("=")[1])
+            actions = bench.path("k-actions.log")
+
+            def config(name, shared, prefix="bench"):
+                c = {"watch": "k", "stateDir": bench.path("k-state-" + name), "blastRadius": {"enabled": False},
+                     "defaults": {"cooldown": 0},
+                     "routes": [{"name": "all", "actions": [{"type": "log", "file": actions}]}]}
+                if shared:
+                    c["consulState"] = {"prefix": prefix, "claimLease": "10m"}
+                path = bench.path("k-config-%s.json" % name)
+                with open(path, "w") as f:
+                    json.dump(c, f)
+                return path
+
+            def env(port):
+                return {"CONSUL_HTTP_ADDR": "127.0.0.1:" + port, "CONSUL_INDEX": bench.next_index()}
+
+            ten = bench.path("k-10.json")
+            with open(ten, "wb") as f:
+                f.write(cluster_payload(10, 1))
+            local, shared = config("local", False), config("shared", True)
+            for cfg in (local, shared):  # baseline, then the opening: every timed run is a repeat
+                for payload in (cluster_payload(10, 0), cluster_payload(10, 1)):
+                    subprocess.run([heal, "--config", cfg], input=payload, env=dict(os.environ, **env(ports[0])), check=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            runs = bench.runs("b")
+            bench.say("k: timing a 10-check repeat delivery, consulState vs local (%d runs)" % runs)
+            ours, base = interleaved(
+                runs,
+                lambda i, rss: run([heal, "--config", shared], ten, env(ports[0]), rss=rss),
+                lambda i, rss: run([heal, "--config", local], ten, env(ports[0]), rss=rss))
+            timing_row(per, ours, base, runs)
+
+            # 100 incidents opening at once.
+            hundred, quiet = cluster_payload(100, 100), cluster_payload(100, 0)
+
+            def deliver_all(configs, payload):
+                procs = [subprocess.Popen([heal, "--config", cfg], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, env=dict(os.environ, **env(port))) for cfg, port in configs]
+                for p in procs:
+                    p.stdin.write(payload)
+                    p.stdin.close()
+                return [p.wait() for p in procs]
+
+            def actions_count():
+                try:
+                    with open(actions) as f:
+                        return sum(1 for _ in f)
+                except FileNotFoundError:
+                    return 0
+
+            walls_shared, walls_local, counts = [], [], []
+            rounds = 3 if bench.args.quick else 5
+            bench.say("k: 100 incidents, 5 agents vs 1 local (%d rounds)" % rounds)
+            for r in range(rounds):
+                agents = [(config("a%d-%d" % (r, i), True, prefix="bench-round-%d" % r), ports[i]) for i in range(5)]
+                alone = [(config("l%d" % r, False), ports[0])]
+                deliver_all(agents, quiet)
+                deliver_all(alone, quiet)
+                before = actions_count()
+                t = time.time()
+                codes = deliver_all(agents, hundred)
+                walls_shared.append(time.time() - t)
+                counts.append(actions_count() - before)
+                if any(codes):
+                    per.note = (per.note + "; " if per.note else "") + "exit codes %s" % codes
+                t = time.time()
+                deliver_all(alone, hundred)
+                walls_local.append(time.time() - t)
+            once.ours_text = "/".join(str(c) for c in counts)
+            once.base_text = "100 each"
+            once.result = "PASS" if all(c == 100 for c in counts) else "FAIL"
+            rnd.ours, rnd.base = statistics.median(walls_shared), statistics.median(walls_local)
+            rnd.ours_text, rnd.base_text, rnd.ratio = ms(rnd.ours), ms(rnd.base), rnd.ours / rnd.base
+            rnd.note = "median of %d" % rounds
+        finally:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            except Exception:
+                proc.kill()
+
+    bench.guarded([per, once, rnd], body)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bin", required=True, help="directory of the release executables (swift build -c release --show-bin-path)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for a CI-like check of the harness)")
     p.add_argument("--runs", type=int, default=0, help="timed repetitions for every benchmark (overrides the defaults)")
-    p.add_argument("--only", default="a,b,c,d,e,m,n,r", help="comma-separated subset of a,b,c,d,e,m,n,r (default: all; m: memory through a pipe; n: node failures; r: the release binaries)")
+    p.add_argument("--only", default="a,b,c,d,e,k,m,n,r", help="comma-separated subset of a,b,c,d,e,k,m,n,r (default: all; k: Consul-backed cluster state; m: memory through a pipe; n: node failures; r: the release binaries)")
     p.add_argument("--fake-jenkins", default=None, help="fake Jenkins executable (default: BIN/fake-jenkins)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (payloads, configs, state)")
@@ -987,7 +1105,7 @@ def main():
     if not os.path.isdir(args.bin):
         p.error("--bin %s: not a directory" % args.bin)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - set("abcdemnr")
+    unknown = only - set("abcdekmnr")
     if unknown:
         p.error("--only: unknown benchmark(s) %s" % ",".join(sorted(unknown)))
 
@@ -1004,6 +1122,8 @@ def main():
         for name in "abcden":
             if name in only:
                 getattr(bench, "bench_" + name)()
+        if "k" in only:
+            bench_cluster(bench)
         if "m" in only:
             bench_memory(bench)
         if "r" in only:

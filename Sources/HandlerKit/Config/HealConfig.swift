@@ -83,12 +83,22 @@ public struct HealConfig: Sendable {
         public var ttl: Double
     }
 
+    /// The policy state in Consul KV, shared by every agent running the watch (docs/cluster.md).
+    public struct ConsulStateSpec: Sendable {
+        public var prefix: String
+        /// How long a claim holds before another agent may take over (nil: timeout-derived).
+        public var claimLease: Double?
+        /// `act-locally`: decide alone on the local state when Consul cannot be used (loudly).
+        public var actLocally = false
+    }
+
     public var watch: String?
     public var stateDirectory: String?
     /// What a down node turns into: its services' incidents (default) or one node incident.
     public var nodeFailures: NodeFailureMode = .services
     public var consul = ConsulSpec()
     public var selfCheck: SelfCheckSpec?
+    public var consulState: ConsulStateSpec?
     public var groupBy: GroupBy = .service
     public var concurrency = 4
     public var timeout: Double = 120
@@ -180,7 +190,9 @@ public struct HealConfig: Sendable {
         }
 
         mutating func parse(_ root: JSONValue, into config: inout HealConfig) throws(HealConfig.Error) {
-            let top = try object(root, "$", allowed: ["watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "$comment"])
+            let top = try object(
+                root, "$",
+                allowed: ["watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "consulState", "onConsulUnavailable", "$comment"])
             config.watch = try string(top["watch"], "$.watch")
             config.stateDirectory = try string(top["stateDir"], "$.stateDir")
             if let text = try string(top["groupBy"], "$.groupBy") {
@@ -206,6 +218,21 @@ public struct HealConfig: Sendable {
                 let ttl = try duration(fields["ttl"], "$.selfCheck.ttl") ?? 86_400
                 if ttl < 1 { throw fail("$.selfCheck.ttl", "must be at least 1s") }
                 config.selfCheck = SelfCheckSpec(id: id, name: try string(fields["name"], "$.selfCheck.name"), ttl: ttl)
+            }
+            if let state = top["consulState"] {
+                let fields = try object(state, "$.consulState", allowed: ["prefix", "claimLease"])
+                let prefix = try string(fields["prefix"], "$.consulState.prefix") ?? "consul-handlers"
+                guard ClusterKey.isSafePrefix(prefix) else {
+                    throw fail("$.consulState.prefix", "use segments of letters, digits, '-', '_' and '.' joined by '/', none empty or starting or ending with '.' (every Consul version accepts such keys)")
+                }
+                let lease = try duration(fields["claimLease"], "$.consulState.claimLease")
+                if let lease, lease < 1 { throw fail("$.consulState.claimLease", "must be at least 1s") }
+                config.consulState = ConsulStateSpec(prefix: prefix, claimLease: lease)
+            }
+            if let text = try string(top["onConsulUnavailable"], "$.onConsulUnavailable") {
+                guard text == "keep" || text == "act-locally" else { throw fail("$.onConsulUnavailable", "expected keep or act-locally") }
+                guard config.consulState != nil else { throw fail("$.onConsulUnavailable", "applies only with consulState") }
+                config.consulState?.actLocally = text == "act-locally"
             }
             config.concurrency = try int(top["concurrency"], "$.concurrency", 1...64) ?? config.concurrency
             config.timeout = try duration(top["timeout"], "$.timeout") ?? config.timeout

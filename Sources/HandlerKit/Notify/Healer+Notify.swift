@@ -47,7 +47,7 @@ extension Healer {
     /// the run for the metrics. One short extra pass under the state lock, only when a route
     /// has resolved actions or metrics are on.
     func recordNotifiedAndMetrics(_ report: Report, isFlush: Bool, time: Double) throws(SystemError) {
-        guard let store, !dryRun else { return }
+        guard let backend, !dryRun else { return }
         let routing = self.routing
         var notified: [String: String] = [:]
         for action in report.actions {
@@ -58,13 +58,20 @@ extension Healer {
         guard countsMetrics || !notified.isEmpty else { return }
         let watch = self.watch
         let countsMetrics = self.countsMetrics
-        try store.update { (state) throws(SystemError) in
+        do {
+            try backend.modify(persist: true) { (state) throws(SystemError) in
             for (id, route) in notified {
                 guard var record = state.targets[id], record.failing else { continue }
                 record.notified = route
                 state.targets[id] = record
             }
             if countsMetrics { HealMetrics.count(report, watch: watch, time: time, into: &state.metrics) }
+            }
+        } catch {
+            switch error {
+            case .local(let error): throw error
+            case .unavailable(let why): log("notified targets and metrics not recorded: \(why)")
+            }
         }
     }
 }

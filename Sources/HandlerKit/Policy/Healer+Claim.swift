@@ -17,6 +17,13 @@ extension Healer {
         var resolving: [(incident: Incident, route: Route)] = []
         /// Operators' silences and pauses that ended by now (journaled).
         var expiredSilences: [(key: String, silence: Silence, pause: Bool)] = []
+        /// Who claimed (the backend's claimant, with its nonce, or the healer's).
+        var claimant = ""
+        /// True when the claim was made on the local state although a shared one is configured
+        /// (`onConsulUnavailable: act-locally`): the outcome is recorded there too.
+        var local = false
+        /// Why the shared state could not be used (nothing decided, nothing claimed).
+        var unavailable: String?
     }
 
     /// Phase 1, under the state lock: decides the delivery, claims the targets to act on, picks
@@ -24,23 +31,53 @@ extension Healer {
     /// running before it starts, so that a handler killed while acting leaves it behind.
     /// Without a state (`--no-state`) every failing target is acted on.
     func claim(_ delivery: Delivery, isFlush: Bool, now: Double, down: DownNodes = DownNodes()) throws(SystemError) -> Claim {
-        guard let store else {
+        guard let store, let backend else {
             return Claim(decisions: delivery.incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
                 + delivery.silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) })
         }
-        let engine = self.engine
+        let reason: String
+        do {
+            let shared = try backend.claimant()
+            return try claim(delivery, isFlush: isFlush, now: now, down: down, on: backend, store: store, claimant: shared ?? claimant, keepsOwnClaims: shared != nil)
+        } catch {
+            switch error {
+            case .local(let error): throw error
+            case .unavailable(let why): reason = why
+            }
+        }
+        guard actLocallyWhenUnavailable else { return Claim(decisions: [], unavailable: reason) }
+        log("WARNING: shared policy state unavailable (\(reason)); onConsulUnavailable is act-locally, so this agent decides ALONE on its local state: other agents may act on the same incidents")
+        do {
+            var claim = try self.claim(delivery, isFlush: isFlush, now: now, down: down, on: store, store: store, claimant: claimant)
+            claim.local = true
+            return claim
+        } catch {
+            switch error {
+            case .local(let error): throw error
+            case .unavailable(let why): throw SystemError("decide", path: store.statePath, errno: Errno.invalid, detail: why)
+            }
+        }
+    }
+
+    private func claim(
+        _ delivery: Delivery, isFlush: Bool, now: Double, down: DownNodes, on backend: any PolicyStateBackend, store: StateStore, claimant: String,
+        keepsOwnClaims: Bool = false
+    ) throws(PolicyStateError) -> Claim {
+        var engine = self.engine
+        engine.claimant = claimant
+        engine.keepsOwnClaims = keepsOwnClaims
         let routing = self.routing
-        let claimant = self.claimant
         let claimUntil = now + claimDuration
         let watch = self.watch
         let dryRun = self.dryRun
-        return try store.update(persist: !dryRun) { (state) throws(SystemError) -> Claim in
+        return try backend.modify(persist: !dryRun) { (state) throws(SystemError) -> Claim in
             // A flush decides only the down nodes whose services are known at last.
             let result = isFlush && delivery.incidents.isEmpty
                 ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
             if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
             var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
             claim.expiredSilences = result.expiredSilences
+            claim.claimant = claimant
             claim.resolving = Self.takeNotified(result.decisions, state: &state, routing: routing)  // docs/notifications.md
             guard !dryRun else { return claim }
             // Targets acted on anew in this delivery are not also retried from the spool.

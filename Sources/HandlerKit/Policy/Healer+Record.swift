@@ -6,11 +6,31 @@ extension Healer {
     /// failed beyond retrying, and settles the spool: a successful retry or remediation leaves
     /// it, a retryable failure (re)enters it. Returns how many actions are spooled. Nothing is
     /// recorded in a dry run or without a state.
-    func record(_ results: [WorkResult], now: Double) throws(SystemError) -> Int {
-        guard let store, !results.isEmpty, !dryRun else { return 0 }
-        let claimant = self.claimant
+    func record(_ results: [WorkResult], claim: Claim, now: Double) throws(SystemError) -> Int {
+        guard let store, let shared = backend, !results.isEmpty, !dryRun else { return 0 }
+        let backend: any PolicyStateBackend = claim.local ? store : shared
+        let claimant = claim.claimant.isEmpty ? self.claimant : claim.claimant
         let watch = self.watch
-        return try store.update { (state) throws(SystemError) -> Int in
+        let reason: String
+        do {
+            return try backend.modify(persist: true) { (state) throws(SystemError) -> Int in
+                try Self.settle(results, state: &state, store: store, claimant: claimant, watch: watch, now: now)
+            }
+        } catch {
+            switch error {
+            case .local(let error): throw error
+            case .unavailable(let why): reason = why
+            }
+        }
+        // Acted, but the outcome is not in the shared state: the claim lapses at its lease and
+        // the target may be acted on again then (docs/cluster.md). The spool still settles.
+        log("outcome not recorded in the shared policy state (\(reason)); claims lapse at their lease")
+        var scratch = HealState()
+        return try Self.settle(results, state: &scratch, store: store, claimant: claimant, watch: watch, now: now)
+    }
+
+    private static func settle(_ results: [WorkResult], state: inout HealState, store: StateStore, claimant: String, watch: String, now: Double) throws(SystemError) -> Int {
+        do {
             var spooled = 0
             for result in results {
                 let id = result.work.incident.id

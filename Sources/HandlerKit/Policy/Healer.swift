@@ -35,6 +35,14 @@ public struct Healer: Sendable {
     public var kv: (any KVReader)?
     /// Count decisions and actions in the state for the Prometheus metrics (docs/metrics.md).
     public var countsMetrics = false
+    /// Where the policy state lives when not in ``store`` (Consul KV, docs/cluster.md); the
+    /// spool and dead letters stay in ``store``.
+    public var policyState: (any PolicyStateBackend)?
+    /// How long a claim holds (`consulState.claimLease`); nil: ``claimDuration``'s default.
+    public var claimLease: Double?
+    /// `onConsulUnavailable: act-locally`: decide on the local state when the shared one cannot
+    /// be used, instead of keeping the delivery for later. Logged loudly every time.
+    public var actLocallyWhenUnavailable = false
 
     public init(
         routing: RoutingTable, groupBy: GroupBy = .service, watch: String = "default", blastRadius: BlastRadius = BlastRadius(),
@@ -66,13 +74,16 @@ public struct Healer: Sendable {
         public var baseline = false
         /// Down nodes whose services could not be looked up: nothing of theirs was handled.
         public var pendingNodes: [String] = []
+        /// Why the shared policy state could not be used: nothing was acted on, the delivery
+        /// is kept locally and decided again on the next delivery or flush (exit 75).
+        public var stateUnavailable: String?
         /// The first journal write that failed (the rest of the delivery's records were not
         /// attempted). Everything else was done and recorded in the state; the caller reports
         /// it (exit 74).
         public var journalError: SystemError?
         /// True when some incident was not handled: every rung of its ladder failed (a rung that
         /// failed before a fallback succeeded does not count), or its escalation failed.
-        public var failed: Bool { unresolved > 0 || !pendingNodes.isEmpty }
+        public var failed: Bool { unresolved > 0 || !pendingNodes.isEmpty || stateUnavailable != nil }
     }
 
     /// The policy engine this healer decides with.
@@ -83,7 +94,10 @@ public struct Healer: Sendable {
     /// How long a claim holds: the run's deadline plus time to stop its children and record
     /// the outcome (up to 60 s more). Past it, an actor that recorded nothing is taken to be
     /// dead and the target is acted on again.
-    public var claimDuration: Double { timeout + min(60, 15 + timeout) }
+    public var claimDuration: Double { claimLease ?? (timeout + min(60, 15 + timeout)) }
+
+    /// The backend the policy state is read and changed through (nil: stateless).
+    var backend: (any PolicyStateBackend)? { store == nil ? nil : (policyState ?? store) }
 
     /// Retries the spool alone (`consul-heal flush`): no delivery, no decisions.
     public func flush() throws(SystemError) -> Report {
@@ -100,6 +114,16 @@ public struct Healer: Sendable {
         var (delivery, nodeFailures) = Self.delivery(
             selection, groupBy: groupBy, watch: watch, consulIndex: consulIndex, time: now, nodeFailures: nodeFailures, down: down)
         delivery.isRetry = isFlush
+        // A delivery kept while the shared state was unavailable: a new delivery supersedes it
+        // (Consul sends the whole current view); a flush decides it.
+        var decidesPending = false
+        if policyState != nil, let store {
+            if isFlush, var pending = store.pendingDelivery(watch: watch) {
+                pending.time = now
+                delivery = pending
+                decidesPending = true
+            }
+        }
         for incident in delivery.incidents where routing.route(for: incident) == nil {
             log("\(incident.target): no route matches it; nothing is done (add a route without \"match\" as the default)")
             journal.record("no-route", time: now) { record in
@@ -130,9 +154,22 @@ public struct Healer: Sendable {
         }
 
         // Phase 1: decide and claim.
-        let claim = try self.claim(delivery, isFlush: isFlush, now: now, down: down)
+        let claim = try self.claim(delivery, isFlush: isFlush && !decidesPending, now: now, down: down)
         var report = Report()
         report.pendingNodes = down.pending.map(\.name)
+        if let reason = claim.unavailable {
+            report.stateUnavailable = reason
+            if let store, !dryRun, !isFlush || decidesPending { try store.writePending(delivery) }
+            journal.record("state-unavailable", time: now) { record in
+                record.add("consulIndex", consulIndex)
+                record.add("digest", digest)
+                record.add("incidents", delivery.incidents.count)
+                record.add("reason", reason)
+            }
+            report.journalError = journal.error
+            return report
+        }
+        if policyState != nil, let store, !dryRun, !isFlush || decidesPending { try store.removePending(watch: watch) }
         report.decisions = claim.decisions
         report.baseline = claim.baseline
         if !isFlush {
@@ -197,7 +234,7 @@ public struct Healer: Sendable {
         }
 
         // Phase 3: record.
-        report.spooled = try record(results, now: now)
+        report.spooled = try record(results, claim: claim, now: now)
         if report.spooled > 0 { log("\(report.spooled) action(s) spooled: retried on this watch's next delivery (or consul-heal flush with the same watch)") }
         try recordNotifiedAndMetrics(report, isFlush: isFlush, time: now)
         report.journalError = journal.error

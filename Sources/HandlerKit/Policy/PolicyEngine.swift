@@ -39,6 +39,10 @@ public struct PolicyEngine: Sendable {
     public var claimant: String
     /// How long a claim holds before another handler may take over (the run's deadline).
     public var claimDuration: Double
+    /// Treat a live claim already held by ``claimant`` as this decision's own (a shared-state
+    /// backend re-decides after a CAS conflict; its claimant carries a per-run nonce). Off for
+    /// explain and replay, whose fixed claimant never releases its claims.
+    public var keepsOwnClaims = false
 
     public init(settings: @escaping @Sendable (Incident) -> PolicySettings, blastRadius: BlastRadius = BlastRadius(), claimant: String = "", claimDuration: Double = 300) {
         self.settings = settings
@@ -168,6 +172,12 @@ public struct PolicyEngine: Sendable {
         for incident in delivery.incidents {
             let policy = settings(incident)
             var record = state.targets[incident.id]!
+            if silencedBy[incident.id] == nil, let verdict = ownClaim(record, now: now) {
+                // Claimed by this very decision in an earlier round (a shared-state backend
+                // re-decides after a CAS conflict, some keys already written): still ours to act on.
+                decisions.append(Decision(id: incident.id, target: incident.target, verdict: verdict, incident: incident))
+                continue
+            }
             let silence = silencedBy[incident.id]
             let unknown = silence == nil ? Self.releaseExpiredClaim(&record, now: now) : nil
             let verdict = silence.map { .skip(.silenced($0)) } ?? verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
@@ -196,6 +206,13 @@ public struct PolicyEngine: Sendable {
         }
         state.pruneResolved(now: now)
         return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped, expiredSilences: expiredSilences)
+    }
+
+    /// The verdict of a live claim this claimant already holds (nil when it holds none): a
+    /// claimant carries a per-run nonce, so only a retry of the same decision matches.
+    func ownClaim(_ record: HealState.TargetRecord, now: Double) -> Decision.Verdict? {
+        guard keepsOwnClaims, !claimant.isEmpty, record.acted, record.claimedBy == claimant, let until = record.claimedUntil, until > now else { return nil }
+        return record.lastDecision == "escalate" ? .escalate : .act
     }
 
     /// A claim that expired while the target was still marked acted on means its actor died

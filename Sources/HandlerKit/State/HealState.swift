@@ -234,7 +234,7 @@ public struct HealState: Sendable, Equatable {
         }
     }
 
-    private static func write(_ record: TargetRecord, to writer: inout JSONWriter) {
+    static func write(_ record: TargetRecord, to writer: inout JSONWriter) {
         writer.object { object in
             object.field("target", record.target)
             object.field("watch", record.watch)

@@ -75,6 +75,17 @@ extension HealCommand {
             context.diagnostics("\(name): explain: --no-state: every target is decided as new, with no history")
         } else if options.fresh {
             context.diagnostics("\(name): explain: --fresh: assuming an empty state, as on a first delivery (which only sets the baseline)")
+        } else if let spec = config.consulState, let directory {
+            // The cluster view, read-only (the local directory only lends its lock-free path).
+            do {
+                let store = try StateStore(directory: directory, readOnly: true, warn: { _ in })
+                state = try consulState(spec, config: config, store: store, context: context).read().state
+            } catch let error as PolicyStateError {
+                throw CommandError(.ioError, "cluster state: \(error.description) (explain --fresh ignores the state)")
+            } catch {
+                throw CommandError(.ioError, "\(error) (explain --fresh ignores the state)")
+            }
+            context.diagnostics(DisplayText.escape("\(name): explain: reading the cluster state under \(spec.prefix)/ in Consul KV"))
         } else if let directory, FileIO.exists(directory + "/state.json") {
             do {
                 state = try StateStore(directory: directory, readOnly: true, warn: { _ in }).snapshot()

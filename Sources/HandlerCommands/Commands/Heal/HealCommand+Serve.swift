@@ -93,8 +93,10 @@ extension HealCommand {
             var summary = SelfCheck.Summary()
             summary.add(report)
             selfCheck?.report(summary)
+            if let reason = report.stateUnavailable, let store { log(unavailableLine(reason, store: store)) }
             return answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                 object.field("consulIndex", consulIndex)
+                if let reason = report.stateUnavailable { object.field("stateUnavailable", reason) }
                 object.field("selected", chosen.checks.count)
                 object.field("decisions", report.decisions.count)
                 object.field("actions", report.actions.count)

@@ -15,6 +15,9 @@ extension HealCommand {
             spool = try store.spool()
         } catch { throw CommandError(.ioError, error.description) }
         let now = Time.wallSeconds()
+        if let spec = config.consulState {
+            return try clusterStatus(options, spec: spec, config: config, store: store, spool: spool, context: context, now: now)
+        }
         if options.json {
             context.output(state.encoded())
             return .success
@@ -41,6 +44,52 @@ extension HealCommand {
         }
         let dead = store.deadLetters()
         text += "dead letters: \(dead.count)\(dead.isEmpty ? "" : " in \(store.deadLetterDirectory)")\n"
+        context.output(Array(text.utf8))
+        return .success
+    }
+
+    /// `status` with `consulState`: the cluster view from Consul KV (read-only): each target, who
+    /// last claimed it, from which node and when; then this agent's spool.
+    static func clusterStatus(
+        _ options: Options, spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, spool: [StateStore.SpoolEntry], context: CommandContext, now: Double
+    ) throws(CommandError) -> ExitCode {
+        let backend = try consulState(spec, config: config, store: store, context: context)
+        let view: ConsulStateBackend.View
+        let node: String
+        do throws(PolicyStateError) {
+            view = try backend.read()
+            node = try backend.nodeName()
+        } catch {
+            throw CommandError(.actionFailed, "cluster state unavailable: \(error.description) (the local cache: \(store.statePath))")
+        }
+        if options.json {
+            context.output(view.state.encoded())
+            return .success
+        }
+        var text = "cluster state: \(backend.base) (this agent: node \(DisplayText.escape(node)))\n"
+        if let watch = view.state.watches[backend.watch] {
+            text += "this agent: \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
+        }
+        if let breaker = view.state.breaker {
+            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
+        }
+        var rows: [[String]] = [["TARGET", "STATE", "SINCE", "LAST CLAIM", "FROM NODE", "CLAIMED", "LAST DECISION"]]
+        for record in view.state.targets.values.sorted(by: { $0.id < $1.id }) {
+            let phase = record.failing ? (record.baseline ? "failing (baseline)" : record.acted ? "failing (acted)" : "failing") : "passing"
+            let since = record.failing ? record.failingSince : record.passingSince
+            let actor = view.actors[record.id]
+            var claim = "-"
+            if let by = record.claimedBy, let until = record.claimedUntil {
+                claim = until > now ? "in flight until \(Timestamp.iso8601(until))" : "lapsed at \(Timestamp.iso8601(until)) (\(by))"
+            } else if actor != nil {
+                claim = "released"
+            }
+            rows.append([record.target, phase, since.map { age(now - $0) } ?? "-", claim, actor?.node ?? "-", actor.map { Timestamp.iso8601($0.at) } ?? "-", record.lastDecision])
+        }
+        text += rows.count > 1 ? table(rows) : "no targets known yet\n"
+        if !view.unreadable.isEmpty { text += "unreadable keys (left alone): \(DisplayText.escape(view.unreadable.joined(separator: ", ")))\n" }
+        text += "spool (this agent): \(spool.count) action(s) waiting\n"
+        if store.pendingDelivery(watch: backend.watch) != nil { text += "a delivery is pending (kept while Consul was unavailable): consul-heal flush decides it\n" }
         context.output(Array(text.utf8))
         return .success
     }

@@ -24,19 +24,38 @@ extension HealCommand {
             dryRun: options.dryRun, log: log)
         healer.countsMetrics = config.metrics?.file != nil
         ConsulWiring.wire(&healer, agent: try consulAgent(config, context: context), nodeFailures: config.nodeFailures)
+        if let spec = config.consulState, let store {
+            healer.policyState = try consulState(spec, config: config, store: store, context: context)
+            healer.claimLease = spec.claimLease
+            healer.actLocallyWhenUnavailable = spec.actLocally
+        }
         return healer
+    }
+
+    /// The `consul` object of the configuration, over the CONSUL_* environment.
+    static func consulOverrides(_ config: HealConfig) -> ConsulOverrides {
+        ConsulOverrides(address: config.consul.address, tokenFile: config.consul.tokenFile, caFile: config.consul.caFile, timeout: config.consul.timeout)
     }
 
     /// The Consul agent of the configuration (`consul` over the CONSUL_* environment).
     static func consulAgent(_ config: HealConfig, context: CommandContext) throws(CommandError) -> ConsulAgent {
-        let overrides = ConsulOverrides(address: config.consul.address, tokenFile: config.consul.tokenFile, caFile: config.consul.caFile, timeout: config.consul.timeout)
-        return try ConsulWiring.agent(overrides: overrides, flagAddress: nil, environment: context.environment, explicitExit: .configError)
+        try ConsulWiring.agent(overrides: consulOverrides(config), flagAddress: nil, environment: context.environment, explicitExit: .configError)
     }
 
     /// The handler's own TTL check, when the configuration asks for one.
     static func selfCheck(_ config: HealConfig, context: CommandContext) throws(CommandError) -> SelfCheck? {
         guard let spec = config.selfCheck else { return nil }
         return SelfCheck(id: spec.id, name: spec.name, ttl: spec.ttl, reporter: try consulAgent(config, context: context))
+    }
+
+    /// The Consul KV backend of `consulState` (docs/cluster.md), on the agent of the `consul`
+    /// object and the environment. Nothing is sent until the first delivery.
+    static func consulState(_ spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, context: CommandContext) throws(CommandError) -> ConsulStateBackend {
+        let settings: ConsulSettings
+        do { settings = try ConsulSettings.resolve(environment: context.environment, config: consulOverrides(config), flagAddress: nil) } catch {
+            throw CommandError(.configError, "consulState: \(error.description)")
+        }
+        return ConsulStateBackend(client: ConsulClient.live(settings), prefix: spec.prefix, watch: watchName(config), local: store)
     }
 
     /// The watch's name in the state and the journal.

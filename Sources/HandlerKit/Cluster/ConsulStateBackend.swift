@@ -1,0 +1,301 @@
+import ConsulWatch
+import Platform
+import Synchronization
+
+/// The policy state of one watch in Consul's KV store, shared by every agent that runs the watch
+/// (docs/cluster.md). Layout under `<prefix>/<watch>/` (each name escaped by ``ClusterKey``):
+///
+/// ```
+/// targets/<id>     one target (incident identity): its record and the last claim's actor
+/// blast            the blast-radius window and breaker (cluster-wide)
+/// services         the service names seen (the blast-radius denominator)
+/// agents/<node>    this agent's watch record (last CONSUL_INDEX, deliveries): the baseline is
+///                  about this agent's watch start
+/// ```
+///
+/// A read-modify-write is one `?recurse` read, the pure decision, then a CAS write of each key
+/// that changed (`cas=0` to create, `cas=<ModifyIndex>` to change, delete by CAS). A conflict
+/// re-reads and decides again, a bounded number of times with jitter. A write whose answer was
+/// lost is settled by re-reading the key: our bytes (which carry our claimant's nonce) mean it
+/// landed. Every update also runs under the local state directory's lock, whose state file
+/// keeps a cache of the last cluster view and this agent's metrics; the spool and dead letters
+/// stay local.
+public final class ConsulStateBackend: PolicyStateBackend {
+    public let client: ConsulClient
+    public let prefix: String
+    public let watch: String
+    /// The local state directory: lock, cache, metrics.
+    public let local: StateStore
+    let clock: any Clock
+    /// CAS rounds before giving up (the delivery is then kept locally, as when Consul is down).
+    public let maximumAttempts: Int
+    private let identity = Mutex<(node: String, claimant: String)?>(nil)
+
+    public init(client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any Clock = SystemClock(), maximumAttempts: Int = 40) {
+        self.maximumAttempts = maximumAttempts
+        self.client = client
+        self.prefix = prefix
+        self.watch = watch
+        self.local = local
+        self.clock = clock
+    }
+
+    /// `<prefix>/<watch>/`.
+    public var base: String { "\(prefix)/\(ClusterKey.escape(watch))/" }
+    func targetKey(_ id: String) -> String { base + "targets/" + ClusterKey.escape(id) }
+    var blastKey: String { base + "blast" }
+    var servicesKey: String { base + "services" }
+    func agentKey(_ node: String) -> String { base + "agents/" + ClusterKey.escape(node) }
+
+    /// This agent's node name (from `/v1/agent/self`, once per process).
+    public func nodeName() throws(PolicyStateError) -> String { try resolveIdentity().node }
+
+    public func claimant() throws(PolicyStateError) -> String? { try resolveIdentity().claimant }
+
+    private func resolveIdentity() throws(PolicyStateError) -> (node: String, claimant: String) {
+        if let known = identity.withLock({ $0 }) { return known }
+        let info: ConsulAgentInfo
+        do { info = try client.agentSelf() } catch { throw .unavailable(error.description) }
+        let nonce = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        let resolved = (node: info.nodeName, claimant: "\(info.nodeName) pid \(ProcessID.current) nonce \(nonce)")
+        identity.withLock { $0 = resolved }
+        return resolved
+    }
+
+    // MARK: The view
+
+    /// Who last claimed a target: kept beside its record for `status` (who acted, from where, when).
+    public struct Actor: Sendable, Equatable {
+        public var node: String
+        public var claimant: String
+        public var at: Double
+        public var until: Double?
+    }
+
+    /// What the KV store holds under the watch's prefix, decoded, with each key's ModifyIndex.
+    public struct View: Sendable {
+        public var state = HealState()
+        public var actors: [String: Actor] = [:]
+        /// Key → ModifyIndex of every key read.
+        var indexes: [String: UInt64] = [:]
+        /// Target ID → its key (as read).
+        var targetKeys: [String: String] = [:]
+        /// Keys whose value could not be read (left alone, reported once).
+        public var unreadable: [String] = []
+    }
+
+    /// Reads everything under the prefix in one request.
+    public func read() throws(PolicyStateError) -> View {
+        let node = try nodeName()
+        let entries: [KVPair]
+        do { entries = try client.kvList(prefix: base) } catch { throw .unavailable(error.description) }
+        var view = View()
+        for entry in entries {
+            guard let index = entry.modifyIndex else { continue }
+            let rest = entry.key.dropFirst(base.count)
+            let bytes = entry.decodedValue ?? []
+            view.indexes[entry.key] = index
+            guard let decoded = try? HealState(decoding: bytes) else {
+                view.unreadable.append(entry.key)
+                continue
+            }
+            if rest.hasPrefix("targets/") {
+                guard let record = decoded.targets.values.first else { view.unreadable.append(entry.key); continue }
+                view.state.targets[record.id] = record
+                view.targetKeys[record.id] = entry.key
+                if let actor = Self.actor(bytes) { view.actors[record.id] = actor }
+            } else if rest == "blast" {
+                view.state.recentFailures = decoded.recentFailures
+                view.state.breaker = decoded.breaker
+            } else if rest == "services" {
+                view.state.knownServices = decoded.knownServices
+            } else if entry.key == agentKey(node) {
+                view.state.watches[watch] = decoded.watches[watch]
+            }
+        }
+        return view
+    }
+
+    public func current() throws(PolicyStateError) -> HealState { try read().state }
+
+    // MARK: Read-modify-write
+
+    public func modify<T>(persist: Bool, _ body: (inout HealState) throws(SystemError) -> T) throws(PolicyStateError) -> T {
+        let identity = try resolveIdentity()
+        let step: Step<T>
+        do {
+            step = try local.update(persist: persist) { (cache) throws(SystemError) -> Step<T> in
+                var lastConflict = ""
+                for attempt in 1...maximumAttempts {
+                    let view: View
+                    do throws(PolicyStateError) { view = try read() } catch { return .unavailable(error.description) }
+                    var state = view.state
+                    state.metrics = cache.metrics
+                    let result = try body(&state)
+                    guard persist else { return .done(result) }
+                    switch write(state, over: view, identity: identity) {
+                    case .written:
+                        Self.refresh(&cache, with: state, watch: watch)
+                        return .done(result)
+                    case .unavailable(let reason):
+                        return .unavailable(reason)
+                    case .conflict(let key):
+                        lastConflict = key
+                        // Jitter, growing a little: agents that collided do not collide again in step.
+                        clock.sleep(Double.random(in: 0.002...0.01) * Double(min(attempt, 8)))
+                    }
+                }
+                return .unavailable("Consul KV: \(maximumAttempts) CAS conflicts in a row (last on \(lastConflict)); gave up")
+            }
+        } catch { throw .local(error) }
+        switch step {
+        case .done(let result): return result
+        case .unavailable(let reason): throw .unavailable(reason)
+        }
+    }
+
+    /// The local cache: this watch's part replaced by the cluster view (other watches sharing the
+    /// directory keep theirs), metrics as the body left them.
+    static func refresh(_ cache: inout HealState, with state: HealState, watch: String) {
+        cache.targets = cache.targets.filter { $0.value.watch != watch }
+        for (id, record) in state.targets { cache.targets[id] = record }
+        cache.watches[watch] = state.watches[watch]
+        cache.knownServices = state.knownServices
+        cache.recentFailures = state.recentFailures
+        cache.breaker = state.breaker
+        cache.metrics = state.metrics
+    }
+
+    enum Step<T> { case done(T), unavailable(String) }
+
+    enum WriteOutcome { case written, conflict(String), unavailable(String) }
+
+    /// One change to make: a value to put (nil: delete) by CAS on the index read (nil: create).
+    struct Change {
+        var key: String
+        var value: [UInt8]?
+        var cas: UInt64?
+    }
+
+    /// Writes each key that changed, in a fixed order (shared keys first, this agent's record
+    /// last), stopping at the first conflict.
+    func write(_ state: HealState, over view: View, identity: (node: String, claimant: String)) -> WriteOutcome {
+        for change in changes(state, over: view, identity: identity, now: clock.now()) {
+            let outcome = apply(change)
+            if case .written = outcome { continue }
+            return outcome
+        }
+        return .written
+    }
+
+    func changes(_ state: HealState, over view: View, identity: (node: String, claimant: String), now: Double) -> [Change] {
+        var changes: [Change] = []
+        let old = view.state
+        if state.knownServices != old.knownServices {
+            var part = HealState()
+            part.knownServices = state.knownServices
+            changes.append(Change(key: servicesKey, value: part.encoded(), cas: view.indexes[servicesKey] ?? 0))
+        }
+        if state.breaker != old.breaker || state.recentFailures.map(\.id) != old.recentFailures.map(\.id)
+            || state.recentFailures.map(\.time) != old.recentFailures.map(\.time)
+        {
+            var part = HealState()
+            part.recentFailures = state.recentFailures
+            part.breaker = state.breaker
+            changes.append(Change(key: blastKey, value: part.encoded(), cas: view.indexes[blastKey] ?? 0))
+        }
+        for id in Set(state.targets.keys).union(old.targets.keys).sorted() {
+            let key = view.targetKeys[id] ?? targetKey(id)
+            guard let record = state.targets[id] else {
+                if let index = view.indexes[key] { changes.append(Change(key: key, value: nil, cas: index)) }
+                continue
+            }
+            let previous = old.targets[id]
+            if let previous, Self.sameForTheCluster(previous, record) { continue }
+            var actor = view.actors[id]
+            if record.claimedBy == identity.claimant, previous?.claimedBy != identity.claimant {
+                actor = Actor(node: identity.node, claimant: identity.claimant, at: now, until: record.claimedUntil)
+            }
+            changes.append(Change(key: key, value: Self.encode(record, actor: actor), cas: view.indexes[key] ?? 0))
+        }
+        if state.watches[watch] != old.watches[watch], let record = state.watches[watch] {
+            var part = HealState()
+            part.watches[watch] = record
+            let key = agentKey(identity.node)
+            changes.append(Change(key: key, value: part.encoded(), cas: view.indexes[key] ?? 0))
+        }
+        return changes
+    }
+
+    /// True when a record changed only in what does not matter once it is acted on (or a
+    /// baseline): the repeat count and the last decision's name and time. Skipping those writes
+    /// keeps a repeated delivery from every agent down to reads.
+    static func sameForTheCluster(_ a: HealState.TargetRecord, _ b: HealState.TargetRecord) -> Bool {
+        if a == b { return true }
+        guard a.failing && b.failing && ((a.acted && b.acted) || (a.baseline && b.baseline)) else { return false }
+        var x = a, y = b
+        for index in [0, 1] {
+            var record = index == 0 ? x : y
+            record.deliveriesFailing = 0
+            record.lastDecision = ""
+            record.lastDecisionAt = 0
+            if index == 0 { x = record } else { y = record }
+        }
+        return x == y
+    }
+
+    func apply(_ change: Change) -> WriteOutcome {
+        do {
+            let ok: Bool
+            if let value = change.value {
+                ok = try client.kvPut(change.key, value: value, cas: change.cas)
+            } else {
+                ok = try client.kvDelete(change.key, cas: change.cas)
+            }
+            return ok ? .written : .conflict(change.key)
+        } catch .outcomeUnknown {
+            // The answer was lost: the key says whether our write landed (our bytes carry our nonce).
+            do {
+                let entry = try client.kvEntry(change.key)
+                if let value = change.value {
+                    return entry?.decodedValue == value ? .written : .conflict(change.key)
+                }
+                return entry == nil ? .written : .conflict(change.key)
+            } catch {
+                return .unavailable(error.description)
+            }
+        } catch {
+            return .unavailable(error.description)
+        }
+    }
+
+    // MARK: Values
+
+    static func encode(_ record: HealState.TargetRecord, actor: Actor?) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.object { object in
+            object.field("version", HealState.formatVersion)
+            object.field("targets") { writer in
+                writer.object { object in object.field(record.id) { writer in HealState.write(record, to: &writer) } }
+            }
+            if let actor {
+                object.field("actor") { writer in
+                    writer.object { object in
+                        object.field("node", actor.node)
+                        object.field("claimant", actor.claimant)
+                        object.field("at", actor.at)
+                        object.field("until", actor.until)
+                    }
+                }
+            }
+        }
+        return writer.bytes
+    }
+
+    static func actor(_ bytes: [UInt8]) -> Actor? {
+        guard case .object(let root)? = try? JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
+            case .object(let f)? = root["actor"], let node = f["node"]?.string, let claimant = f["claimant"]?.string, let at = f["at"]?.double
+        else { return nil }
+        return Actor(node: node, claimant: claimant, at: at, until: f["until"]?.double)
+    }
+}

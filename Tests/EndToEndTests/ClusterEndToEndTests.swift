@@ -1,0 +1,291 @@
+import Foundation
+import Testing
+
+import TestSupport
+
+/// Several agents running the same watch, each a separate consul-heal process with its own state
+/// directory and node name, sharing the policy state in one (fake) Consul KV store
+/// (docs/cluster.md): one action per incident opening, under concurrency, faults and a killed actor.
+@Suite(.serialized) struct ClusterEndToEndTests {
+    /// A fake Consul with one agent per node, a scratch directory, a configuration per agent.
+    final class Cluster: @unchecked Sendable {
+        let consul: FakeConsul
+        let agents: [FakeConsul.Agent]
+        let dir: URL
+        let lease: String
+        var extraEnvironment: [String: String] = [:]
+
+        init(agents count: Int, lease: String = "30s", configuration: FakeConsul.Configuration = FakeConsul.Configuration(), action: String? = nil) throws {
+            let consul = FakeConsul(configuration)
+            self.consul = consul
+            agents = try (1...count).map { try consul.addAgent(node: "node-\($0)") }
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-e2e-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            self.lease = lease
+            for index in 0..<count { try writeConfig(agent: index, action: action) }
+        }
+
+        deinit {
+            consul.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+
+        var actionsLog: URL { dir.appendingPathComponent("actions.log") }
+        func config(_ agent: Int) -> URL { dir.appendingPathComponent("config-\(agent).json") }
+        func stateDir(_ agent: Int) -> URL { dir.appendingPathComponent("state-\(agent)") }
+
+        /// The action appends the target and the node it ran on to one file shared by all agents.
+        func writeConfig(agent: Int, action: String? = nil) throws {
+            let script = action ?? "echo \"$1 $2\" >> \"$3\""
+            let config: [String: Any] = [
+                "watch": "web-checks", "stateDir": stateDir(agent).path, "timeout": "20s",
+                "consulState": ["prefix": "consul-handlers", "claimLease": lease],
+                "blastRadius": ["enabled": false],
+                "journal": ["file": dir.appendingPathComponent("journal-\(agent).jsonl").path],
+                "defaults": ["cooldown": 0],
+                "routes": [["name": "all", "actions": [["type": "external", "command": ["/bin/sh", "-c", script, "sh", "{target}", "node-\(agent + 1)", actionsLog.path]]]]],
+            ]
+            try JSONSerialization.data(withJSONObject: config).write(to: self.config(agent))
+        }
+
+        func environment(_ agent: Int, index: UInt64?) -> [String: String] {
+            var env = ["CONSUL_HTTP_ADDR": agents[agent].address, "CONSUL_HTTP_TOKEN": "", "CONSUL_HTTP_TOKEN_FILE": ""]
+            if let index { env["CONSUL_INDEX"] = String(index) }
+            return env.merging(extraEnvironment) { _, new in new }
+        }
+
+        func deliver(agent: Int, _ payload: [UInt8], index: UInt64) throws -> ExecutableResult {
+            try ExecutableHarness.run("consul-heal", arguments: ["--config", config(agent).path], stdin: payload, environment: environment(agent, index: index), timeout: 120)
+        }
+
+        func flush(agent: Int) throws -> ExecutableResult {
+            try ExecutableHarness.run("consul-heal", arguments: ["flush", "--config", config(agent).path], stdin: [], environment: environment(agent, index: nil), timeout: 120)
+        }
+
+        func status(agent: Int) throws -> ExecutableResult {
+            try ExecutableHarness.run("consul-heal", arguments: ["status", "--config", config(agent).path], stdin: [], environment: environment(agent, index: nil), timeout: 60)
+        }
+
+        /// Every agent delivers the same payload at once (as Consul fires the watch on each).
+        func deliverAll(_ payload: [UInt8], index: UInt64) -> [ExecutableResult] {
+            let results = Results(count: agents.count)
+            DispatchQueue.concurrentPerform(iterations: agents.count) { agent in
+                results.set(agent, (try? deliver(agent: agent, payload, index: index)) ?? ExecutableResult(exitCode: -1, stdoutBytes: [], stderrBytes: Array("spawn failed".utf8)))
+            }
+            return results.all
+        }
+
+        func flushAll() -> [ExecutableResult] {
+            let results = Results(count: agents.count)
+            DispatchQueue.concurrentPerform(iterations: agents.count) { agent in
+                results.set(agent, (try? flush(agent: agent)) ?? ExecutableResult(exitCode: -1, stdoutBytes: [], stderrBytes: []))
+            }
+            return results.all
+        }
+
+        /// The targets acted on, in order (`web node-3`).
+        var actions: [String] {
+            ((try? String(contentsOf: actionsLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        var actedTargets: [String] { actions.map { String($0.split(separator: " ")[0]) } }
+    }
+
+    final class Results: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [ExecutableResult?]
+        init(count: Int) { values = Array(repeating: nil, count: count) }
+        func set(_ index: Int, _ value: ExecutableResult) { lock.lock(); values[index] = value; lock.unlock() }
+        var all: [ExecutableResult] { lock.lock(); defer { lock.unlock() }; return values.map { $0! } }
+    }
+
+    static func checks(web: String, api: String, webName: String = "web") -> [UInt8] {
+        Payloads.checks([Payloads.service(webName, status: web), Payloads.service("api", node: "web-01", status: api)])
+    }
+
+    /// open, repeat, recover, reopen: web is acted on twice (two openings), api once.
+    static let sequence: [(payload: [UInt8], index: UInt64)] = [
+        (checks(web: "passing", api: "passing"), 100),
+        (checks(web: "critical", api: "critical"), 101),
+        (checks(web: "critical", api: "critical"), 102),
+        (checks(web: "passing", api: "critical"), 103),
+        (checks(web: "critical", api: "critical"), 104),
+        (checks(web: "critical", api: "critical"), 105),
+    ]
+
+    static func run(_ cluster: Cluster) {
+        for step in sequence {
+            for result in cluster.deliverAll(step.payload, index: step.index) {
+                #expect(result.exitCode == 0, "\(result.stderr)")
+            }
+        }
+    }
+
+    @Test func fiveAgentsActOncePerIncidentOpening() throws {
+        let cluster = try Cluster(agents: 5)
+        // Slow writes: every agent reads before any claim lands, so only CAS keeps them apart.
+        cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.kv], method: "PUT"))
+        Self.run(cluster)
+        #expect(cluster.actedTargets.sorted() == ["api", "web", "web"], "\(cluster.actions)")
+        // The state is valid: one key per target, released claims, each naming who acted.
+        let targets = cluster.consul.entries(prefix: "consul-handlers/web-checks/targets/")
+        #expect(targets.count == 2)
+        let status = try cluster.status(agent: 0)
+        #expect(status.exitCode == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("cluster state: consul-handlers/web-checks/"), "\(status.stdout)")
+        for line in cluster.actions {
+            let node = String(line.split(separator: " ")[1])
+            #expect(status.stdout.contains(node), "status names the node that acted: \(status.stdout)")
+        }
+        // Each agent keeps its own baseline record.
+        #expect(cluster.consul.entries(prefix: "consul-handlers/web-checks/agents/").count == 5)
+    }
+
+    @Test func casConflictsOnEveryOtherWriteStillActOnce() throws {
+        let cluster = try Cluster(agents: 5)
+        // Three agents lose every other CAS write; two write slowly, so they read before others' claims land.
+        for node in ["node-1", "node-2", "node-3"] { cluster.consul.inject(.init(.casConflict, endpoints: [.kv], method: "PUT", agent: node, every: 2)) }
+        for node in ["node-4", "node-5"] { cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.kv], method: "PUT", agent: node)) }
+        Self.run(cluster)
+        #expect(cluster.actedTargets.sorted() == ["api", "web", "web"], "\(cluster.actions)")
+        #expect(cluster.consul.faultApplications.allSatisfy { $0 > 0 })
+    }
+
+    @Test func aClaimWhoseAnswerIsLostIsSettledByItsNonce() throws {
+        let cluster = try Cluster(agents: 3)
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        // The first claim is applied, but its answer is a 500: the writer re-reads and finds its own bytes.
+        cluster.consul.inject(.init(.status(500, body: "No cluster leader", afterApply: true), endpoints: [.kv], method: "PUT", keyPrefix: "consul-handlers/web-checks/targets/", times: 1))
+        for step in 101...102 {
+            for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: UInt64(step)) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        }
+        #expect(cluster.consul.faultApplications == [1])
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+    }
+
+    @Test func consulAnswering500ActsOnNothingThenOnceAfterRecovery() throws {
+        let cluster = try Cluster(agents: 3)
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        cluster.consul.inject(.noLeader(endpoints: [.kv]))
+        let open = Self.checks(web: "critical", api: "passing")
+        for result in cluster.deliverAll(open, index: 101) {
+            #expect(result.exitCode == 75)
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("shared policy state unavailable") && result.stderr.contains("No cluster leader"), "\(result.stderr)")
+        }
+        #expect(cluster.actions.isEmpty)
+        for agent in 0..<3 {
+            let pending = try FileManager.default.contentsOfDirectory(atPath: cluster.stateDir(agent).appendingPathComponent("pending").path)
+            #expect(pending.count == 1)
+        }
+        // Still down: flush keeps it and acts on nothing.
+        #expect(try cluster.flush(agent: 0).exitCode == 75)
+        #expect(cluster.actions.isEmpty)
+        cluster.consul.clearFaults()
+        for result in cluster.flushAll() { #expect(result.exitCode == 0, "\(result.stderr)") }
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+        // The next delivery of the same failure is a duplicate everywhere.
+        for result in cluster.deliverAll(open, index: 102) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+    }
+
+    @Test func anAgentKilledMidActionIsTakenOverAfterTheLeaseOnce() throws {
+        let cluster = try Cluster(agents: 3, lease: "3s")
+        let started = cluster.dir.appendingPathComponent("started")
+        // node-1's action announces itself, then hangs until killed.
+        try cluster.writeConfig(agent: 0, action: "echo started > '\(started.path)'; sleep 60")
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        let open = Self.checks(web: "critical", api: "passing")
+
+        let process = Process()
+        process.executableURL = try ExecutableHarness.productURL("consul-heal")
+        process.arguments = ["--config", cluster.config(0).path]
+        process.environment = ProcessInfo.processInfo.environment.merging(cluster.environment(0, index: 101)) { _, new in new }
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(open))
+        try stdin.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: started.path), Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(FileManager.default.fileExists(atPath: started.path))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let killedAt = Date()
+
+        // Within the lease: another agent sees the claim in flight and does nothing.
+        let during = try cluster.deliver(agent: 1, open, index: 101)
+        #expect(during.exitCode == 0, "\(during.stderr)")
+        #expect(during.stderr.contains("in flight") && during.stderr.contains("node-1"), "\(during.stderr)")
+        #expect(cluster.actions.isEmpty)
+
+        Thread.sleep(forTimeInterval: max(0, 3.5 - Date().timeIntervalSince(killedAt)))
+        let results = Results(count: 2)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            results.set(i, (try? cluster.deliver(agent: i + 1, open, index: 102)) ?? ExecutableResult(exitCode: -1, stdoutBytes: [], stderrBytes: []))
+        }
+        for result in results.all { #expect(result.exitCode == 0, "\(result.stderr)") }
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+        let journal = (1...2).map { (try? String(contentsOf: cluster.dir.appendingPathComponent("journal-\($0).jsonl"), encoding: .utf8)) ?? "" }.joined()
+        #expect(journal.contains("did not record an outcome before its claim expired"), "the takeover is journaled")
+    }
+
+    @Test func hostileNamesBecomeKeysEveryConsulVersionAccepts() throws {
+        var configuration = FakeConsul.Configuration()
+        configuration.keyValidation = .regex1215
+        let cluster = try Cluster(agents: 3, configuration: configuration)
+        let hostile = "we b:1/../ç%2e*+?.json"
+        let payloads = [
+            Self.checks(web: "passing", api: "passing", webName: hostile),
+            Self.checks(web: "critical", api: "passing", webName: hostile),
+            Self.checks(web: "critical", api: "passing", webName: hostile),
+        ]
+        for (offset, payload) in payloads.enumerated() {
+            for result in cluster.deliverAll(payload, index: 100 + UInt64(offset)) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        }
+        #expect(cluster.actedTargets == ["we"], "\(cluster.actions)")  // the shell splits the name; once
+        let keys = cluster.consul.entries(prefix: "consul-handlers/").map(\.key)
+        #expect(!keys.isEmpty)
+        for key in keys {
+            #expect(key.range(of: #"^[a-zA-Z0-9,_./\-?&=]+$"#, options: .regularExpression) != nil, "\(key)")
+            for segment in key.split(separator: "/") { #expect(!segment.hasPrefix(".") && !segment.hasSuffix(".")) }
+        }
+    }
+
+    @Test func theTokenIsSentAsAHeaderAndNeverPrinted() throws {
+        let cluster = try Cluster(agents: 2)
+        let secret = "7f3c-cluster-secret-token"
+        cluster.consul.enableACL(defaultAllow: false)
+        cluster.consul.addToken(secret, rules: .init(keyPrefix: ["consul-handlers/": .write], nodePrefix: ["": .read], agentPrefix: ["": .read]))
+        let tokenFile = cluster.dir.appendingPathComponent("token")
+        try Data(secret.utf8).write(to: tokenFile)
+        chmod(tokenFile.path, 0o600)
+
+        // No token: 403, nothing acted on, the delivery kept.
+        let open = Self.checks(web: "critical", api: "passing")
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) {
+            #expect(result.exitCode == 75)
+            #expect(result.stderr.contains("ACL"), "\(result.stderr)")
+        }
+        cluster.extraEnvironment = ["CONSUL_HTTP_TOKEN_FILE": tokenFile.path]
+        var outputs: [ExecutableResult] = []
+        outputs += cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 101)
+        outputs += cluster.deliverAll(open, index: 102)
+        outputs += cluster.deliverAll(open, index: 103)
+        outputs.append(try cluster.status(agent: 0))
+        for result in outputs {
+            #expect(result.exitCode == 0, "\(result.stderr)")
+            #expect(!result.stdout.contains(secret) && !result.stderr.contains(secret))
+        }
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+        let requests = cluster.consul.requests.filter { $0.status == 200 }
+        #expect(!requests.isEmpty && requests.allSatisfy { $0.tokenSource == "header" })
+        #expect(!cluster.consul.requests.contains { $0.target.contains(secret) })
+        for file in try FileManager.default.subpathsOfDirectory(atPath: cluster.dir.path) where file != "token" {
+            let path = cluster.dir.appendingPathComponent(file).path
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { #expect(!text.contains(secret), "\(file)") }
+        }
+    }
+}

@@ -12,7 +12,7 @@ extension Input {
         } catch {
             if let store, error.exitCode == .dataError {
                 do {
-                    let path = try store.deadLetter(bytes.array, consulIndex: consulIndex, error: error.message, time: Time.wallSeconds())
+                    let path = try store.deadLetter(bytes.array, consulIndex: consulIndex, error: error.message, time: SystemTime.wallSeconds())
                     log("payload kept as a dead letter: \(path)")
                 } catch let failure {
                     log("could not keep the payload as a dead letter: \(failure.description)")

@@ -33,7 +33,7 @@ public final class FileLock: Sendable {
         } catch where error.errno == EACCES && FileIO.exists(path) {
             fd = try FileIO.open(path, flags: O_RDONLY)  // someone else's lock file: reading is enough
         }
-        let deadline = Time.monotonicSeconds() + (timeout.isNaN ? 0 : min(max(timeout, 0), 1e9))
+        let deadline = SystemTime.monotonicSeconds() + (timeout.isNaN ? 0 : min(max(timeout, 0), 1e9))
         var pause = 0.001
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return FileLock(path: path, descriptor: fd) }
@@ -43,12 +43,12 @@ public final class FileLock: Sendable {
                 close(fd)
                 throw SystemError("lock", path: path, errno: code)
             }
-            let left = deadline - Time.monotonicSeconds()
+            let left = deadline - SystemTime.monotonicSeconds()
             guard left > 0 else {
                 close(fd)
                 throw SystemError("get the lock within \(secondsText(timeout)) s on", path: path, errno: EWOULDBLOCK)
             }
-            Time.sleep(seconds: min(pause, left))
+            SystemTime.sleep(seconds: min(pause, left))
             pause = min(pause * 2, 0.05)
         }
     }

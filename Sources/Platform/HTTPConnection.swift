@@ -174,7 +174,7 @@ public final class HTTPConnection {
     /// Waits until the socket is ready or the deadline passes.
     private func wait(for events: Int16, deadline: Double) throws(Failure) {
         while true {
-            let remaining = deadline - Time.monotonicSeconds()
+            let remaining = deadline - SystemTime.monotonicSeconds()
             if remaining <= 0 { throw .timedOut }
             var descriptor = pollfd(fd: fd, events: events, revents: 0)
             let result = poll(&descriptor, 1, Int32(min(remaining * 1000, 60_000).rounded(.up)))
@@ -206,7 +206,7 @@ public final class HTTPConnection {
             if LibC.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
             if errno == EINPROGRESS {
                 var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let remaining = deadline - Time.monotonicSeconds()
+                let remaining = deadline - SystemTime.monotonicSeconds()
                 if remaining > 0, poll(&descriptor, 1, Int32((remaining * 1000).rounded(.up))) > 0 {
                     var error: Int32 = 0
                     var length = socklen_t(MemoryLayout<Int32>.size)
@@ -366,7 +366,7 @@ final class TLS: @unchecked Sendable {
                 throw .tls(verify != 0 ? "certificate verification failed for \(host) (OpenSSL verify error \(verify))" : "handshake with \(host) failed")
             }
             var descriptor = pollfd(fd: fd, events: Int16(code == 2 ? POLLIN : POLLOUT), revents: 0)
-            let remaining = deadline - Time.monotonicSeconds()
+            let remaining = deadline - SystemTime.monotonicSeconds()
             guard remaining > 0, poll(&descriptor, 1, Int32((remaining * 1000).rounded(.up))) >= 0 else {
                 freeSSL(ssl)
                 throw .timedOut

@@ -129,11 +129,11 @@ public final class HTTPServer: Sendable {
                 slots.signal()
                 switch error {
                 case EINTR, ECONNABORTED, EPROTO: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: Time.sleep(seconds: 0.05); continue  // until a connection closes
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM: SystemTime.sleep(seconds: 0.05); continue  // until a connection closes
                 default: throw SystemError("accept a connection", errno: error)
                 }
             }
-            let accepted = Time.monotonicSeconds()
+            let accepted = SystemTime.monotonicSeconds()
             let started = detachThread { [self] in
                 defer { slots.signal() }
                 connection(client, accepted: accepted, log: log, handle: handle)
@@ -141,7 +141,7 @@ public final class HTTPServer: Sendable {
             if !started {
                 LibC.close(client)
                 slots.signal()
-                Time.sleep(seconds: 0.05)
+                SystemTime.sleep(seconds: 0.05)
             }
         }
     }
@@ -176,7 +176,7 @@ public final class HTTPServer: Sendable {
             case .needMore:
                 if !continued, let head = decoder.pendingHead, head.header("Expect")?.lowercased() == "100-continue" {
                     continued = true
-                    guard write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), to: fd, deadline: Time.monotonicSeconds() + limits.writeTimeout) else { return }
+                    guard write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), to: fd, deadline: SystemTime.monotonicSeconds() + limits.writeTimeout) else { return }
                 }
                 let count = receive(fd, into: &scratch, deadline: deadline)
                 if count > 0 {
@@ -198,7 +198,7 @@ public final class HTTPServer: Sendable {
     /// Reads what has arrived: the count, 0 at end of file, -1 on error, -2 past the deadline.
     private func receive(_ fd: Int32, into scratch: inout [UInt8], deadline: Double) -> Int {
         while true {
-            let remaining = deadline - Time.monotonicSeconds()
+            let remaining = deadline - SystemTime.monotonicSeconds()
             if remaining <= 0 { return -2 }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(min(remaining * 1000, 60_000).rounded(.up)))
@@ -217,13 +217,13 @@ public final class HTTPServer: Sendable {
         if !reply.headers.contains(where: { $0.name.lowercased() == "content-type" }) { head += "Content-Type: application/json\r\n" }
         for (name, value) in reply.headers { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(reply.body.count)\r\nConnection: close\r\n\r\n"
-        _ = write(Array(head.utf8) + reply.body, to: fd, deadline: Time.monotonicSeconds() + limits.writeTimeout)
+        _ = write(Array(head.utf8) + reply.body, to: fd, deadline: SystemTime.monotonicSeconds() + limits.writeTimeout)
     }
 
     private func write(_ bytes: [UInt8], to fd: Int32, deadline: Double) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let remaining = deadline - Time.monotonicSeconds()
+            let remaining = deadline - SystemTime.monotonicSeconds()
             if remaining <= 0 { return false }
             var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             let ready = poll(&descriptor, 1, Int32(min(remaining * 1000, 60_000).rounded(.up)))
@@ -244,7 +244,7 @@ public final class HTTPServer: Sendable {
     private func linger(_ fd: Int32) {
         shutdown(fd, Int32(SHUT_WR))
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
-        let deadline = Time.monotonicSeconds() + 1
+        let deadline = SystemTime.monotonicSeconds() + 1
         while receive(fd, into: &scratch, deadline: deadline) > 0 {}
     }
 

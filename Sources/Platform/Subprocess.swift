@@ -178,7 +178,7 @@ public enum Subprocess {
             pthread_sigmask(SIG_SETMASK, &previousMask, nil)
         }
 
-        let started = Time.monotonicSeconds()
+        let started = SystemTime.monotonicSeconds()
         let pid: pid_t
         do {
             pid = try spawn(program: program, name: name, argv: argv, envp: envp, childEnds: childEnds,
@@ -212,7 +212,7 @@ public enum Subprocess {
         var exitCheckInterval = 0.001
 
         while true {
-            var now = Time.monotonicSeconds()
+            var now = SystemTime.monotonicSeconds()
             if termination == nil, let ended = reap(pid, block: false) {
                 termination = ended
                 exitedAt = now
@@ -237,7 +237,7 @@ public enum Subprocess {
                 if !pipesOpen && (deadline == nil || timedOut) && (killAt == nil || killed) {
                     // Nothing left to read and no signal left to send: just wait.
                     termination = reap(pid, block: true)
-                    exitedAt = Time.monotonicSeconds()
+                    exitedAt = SystemTime.monotonicSeconds()
                     continue
                 }
             }
@@ -261,7 +261,7 @@ public enum Subprocess {
             if stdinFD >= 0 { polled.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
             if output.fd >= 0 { polled.append(pollfd(fd: output.fd, events: Int16(POLLIN), revents: 0)) }
             if errors.fd >= 0 { polled.append(pollfd(fd: errors.fd, events: Int16(POLLIN), revents: 0)) }
-            now = Time.monotonicSeconds()
+            now = SystemTime.monotonicSeconds()
             let milliseconds = Int32(min(max((wake - now) * 1000, 0), 60_000).rounded(.up))
             let ready = poll(&polled, nfds_t(polled.count), milliseconds)
             if ready < 0 {
@@ -306,7 +306,7 @@ public enum Subprocess {
             standardError: errors.kept,
             outputBytesDiscarded: output.discarded + errors.discarded,
             timedOut: timedOut,
-            duration: Time.monotonicSeconds() - started,
+            duration: SystemTime.monotonicSeconds() - started,
             processID: pid
         )
     }

@@ -36,7 +36,7 @@ public enum UnixSocket {
         // A unix socket whose backlog is full answers EAGAIN; wait for it like a TCP connect.
         if errno == EINPROGRESS || errno == EAGAIN {
             var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let remaining = deadline - Time.monotonicSeconds()
+            let remaining = deadline - SystemTime.monotonicSeconds()
             if remaining > 0, poll(&descriptor, 1, Int32((remaining * 1000).rounded(.up))) > 0 {
                 var error: Int32 = 0
                 var size = socklen_t(MemoryLayout<Int32>.size)

@@ -7,7 +7,7 @@ import Testing
 /// The Consul client against a closure-backed transport: the requests it sends, how it reads
 /// Consul's answers (bodies from consul-api.md), and how it fails.
 @Suite struct ConsulClientTests {
-    final class VirtualClock: HandlerKit.Clock, Sendable {
+    final class VirtualClock: TimeSource, Sendable {
         let time = Mutex<Double>(1000)
         let slept = Mutex<[Double]>([])
         func now() -> Double { time.withLock { $0 } }

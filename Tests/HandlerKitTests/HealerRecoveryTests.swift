@@ -9,7 +9,7 @@ import Testing
 /// An actor killed mid-action (simulated: it never returns) leaves an incident that `flush`
 /// runs again once its claim has expired, counted against the budget and journaled with why.
 @Suite struct HealerRecoveryTests {
-    final class VirtualClock: HandlerKit.Clock, Sendable {
+    final class VirtualClock: TimeSource, Sendable {
         let time = Mutex<Double>(1_800_000_000)
         func now() -> Double { time.withLock { $0 } }
         func sleep(_ seconds: Double) { time.withLock { $0 += max(0, seconds) } }

@@ -8,7 +8,7 @@ import Testing
 /// The Jenkins client against a closure-backed transport: what it sends, and how it reads answers.
 @Suite struct JenkinsClientTests {
     /// A virtual clock: sleeping advances it.
-    final class VirtualClock: HandlerKit.Clock, Sendable {
+    final class VirtualClock: TimeSource, Sendable {
         let time = Mutex<Double>(1000)
         let slept = Mutex<[Double]>([])
         func now() -> Double { time.withLock { $0 } }

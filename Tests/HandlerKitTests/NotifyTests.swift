@@ -73,7 +73,7 @@ import Testing
         var count: Int { list.withLock { $0.count } }
     }
 
-    final class VirtualClock: HandlerKit.Clock {
+    final class VirtualClock: TimeSource {
         let start = 1_700_000_000.0
         let slept = Mutex<Double>(0)
         func now() -> Double { start + slept.withLock { $0 } }

@@ -182,7 +182,7 @@ import Testing
         defer { removeTree(directory) }
         try AtomicFile.write([1], to: directory + "/.state.json.tmp.1.1")
         try AtomicFile.write([1], to: directory + "/state.json")
-        let now = Time.wallSeconds()
+        let now = SystemTime.wallSeconds()
         #expect(AtomicFile.sweepTemporaryFiles(in: directory, olderThan: 3600, now: now).isEmpty)
         #expect(AtomicFile.sweepTemporaryFiles(in: directory, olderThan: 3600, now: now + 7200) == [".state.json.tmp.1.1"])
         #expect(try AtomicFile.listDirectory(directory) == ["state.json"])

@@ -139,8 +139,8 @@ import Testing
 /// The client side: the decoder's limits on a real connection.
 @Suite struct HTTPConnectionTests {
     static func get(_ port: Int) throws(HTTPConnection.Failure) -> HTTPConnection.Response {
-        let connection = try HTTPConnection(host: "127.0.0.1", port: port, tls: false, deadline: Time.monotonicSeconds() + 20)
-        return try connection.send(method: "GET", target: "/", headers: [], body: [], deadline: Time.monotonicSeconds() + 20)
+        let connection = try HTTPConnection(host: "127.0.0.1", port: port, tls: false, deadline: SystemTime.monotonicSeconds() + 20)
+        return try connection.send(method: "GET", target: "/", headers: [], body: [], deadline: SystemTime.monotonicSeconds() + 20)
     }
 
     @Test func aChunkSizeNearIntMaxIsAnErrorNotATrap() throws {

@@ -49,7 +49,7 @@ public protocol Action: Sendable {
 /// What an action may use besides its configuration.
 public struct ActionContext: Sendable {
     /// Time and sleeping.
-    public var clock: any Clock
+    public var clock: any TimeSource
     /// The moment (per ``clock``) by which everything must be finished.
     public var deadline: Double
     /// When true, describe what would be done and do nothing.
@@ -59,7 +59,7 @@ public struct ActionContext: Sendable {
     /// The run's Consul KV values for `{kv:…}` placeholders (nil: no agent configured).
     public var kv: KVValues?
 
-    public init(clock: any Clock, deadline: Double, dryRun: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(clock: any TimeSource, deadline: Double, dryRun: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.clock = clock
         self.deadline = deadline
         self.dryRun = dryRun

@@ -26,12 +26,12 @@ public final class ConsulStateBackend: PolicyStateBackend {
     public let watch: String
     /// The local state directory: lock, cache, metrics.
     public let local: StateStore
-    let clock: any Clock
+    let clock: any TimeSource
     /// CAS rounds before giving up (the delivery is then kept locally, as when Consul is down).
     public let maximumAttempts: Int
     private let identity = Mutex<(node: String, claimant: String)?>(nil)
 
-    public init(client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any Clock = SystemClock(), maximumAttempts: Int = 40) {
+    public init(client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any TimeSource = SystemClock(), maximumAttempts: Int = 40) {
         self.maximumAttempts = maximumAttempts
         self.client = client
         self.prefix = prefix

@@ -13,9 +13,9 @@ import Platform
 public struct ConsulClient: Sendable {
     public let settings: ConsulSettings
     let transport: any HTTPTransport
-    let clock: any Clock
+    let clock: any TimeSource
 
-    public init(settings: ConsulSettings, transport: any HTTPTransport, clock: any Clock = SystemClock()) {
+    public init(settings: ConsulSettings, transport: any HTTPTransport, clock: any TimeSource = SystemClock()) {
         self.settings = settings
         self.transport = transport
         self.clock = clock
@@ -23,7 +23,7 @@ public struct ConsulClient: Sendable {
 
     /// A client on the project's socket transport: the unix socket, CA file and TLS name of
     /// `settings` applied to every connection.
-    public static func live(_ settings: ConsulSettings, clock: any Clock = SystemClock()) -> ConsulClient {
+    public static func live(_ settings: ConsulSettings, clock: any TimeSource = SystemClock()) -> ConsulClient {
         var unixSocket: String?
         if case .unix(let path) = settings.address { unixSocket = path }
         let transport = SocketHTTPTransport(maximumConnections: 4, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)

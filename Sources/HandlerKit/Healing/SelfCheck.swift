@@ -94,14 +94,14 @@ public final class SelfCheckKeeper: Sendable {
 
     /// Reports one delivery's summary now.
     public func report(_ summary: SelfCheck.Summary) {
-        last.withLock { $0 = (summary, Time.monotonicSeconds()) }
+        last.withLock { $0 = (summary, SystemTime.monotonicSeconds()) }
         log(check.update(summary).line)
     }
 
     /// Re-sends the last status when half the TTL has passed since the last update.
     public func refreshIfDue() {
         let (summary, at) = last.withLock { $0 }
-        guard Time.monotonicSeconds() - at >= check.ttl / 2 else { return }
+        guard SystemTime.monotonicSeconds() - at >= check.ttl / 2 else { return }
         report(summary)
     }
 
@@ -111,7 +111,7 @@ public final class SelfCheckKeeper: Sendable {
         let interval = max(1, min(check.ttl / 4, 60))
         detachThread { [self] in
             while true {
-                Time.sleep(seconds: interval)
+                SystemTime.sleep(seconds: interval)
                 refreshIfDue()
             }
         }

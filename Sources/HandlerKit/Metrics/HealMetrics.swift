@@ -26,7 +26,7 @@ public enum HealMetrics {
 
     /// Every metric, from the state and the counts of the spool (by watch) and dead letters.
     /// `now`: silences and pauses that ended by then are not counted.
-    public static func families(_ state: HealState, spool: [String: Int], deadLetters: Int, now: Double = Time.wallSeconds()) -> [PrometheusText.Family] {
+    public static func families(_ state: HealState, spool: [String: Int], deadLetters: Int, now: Double = SystemTime.wallSeconds()) -> [PrometheusText.Family] {
         let watches = Set(state.watches.keys).union(spool.keys).union(state.targets.values.map(\.watch)).sorted()
         func perWatch(_ value: (String) -> Double) -> [PrometheusText.Sample] {
             watches.map { PrometheusText.Sample([.init("watch", $0)], value($0)) }

@@ -73,7 +73,7 @@ extension Healer {
         return try backend.modify(persist: !dryRun) { (state) throws(SystemError) -> Claim in
             // A flush decides only the down nodes whose services are known at last.
             let result = isFlush && delivery.incidents.isEmpty
-                ? PolicyEngine.Result(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
+                ? PolicyEngine.Decisions(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
             if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
             var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
             claim.expiredSilences = result.expiredSilences

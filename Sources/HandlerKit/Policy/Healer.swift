@@ -20,7 +20,7 @@ public struct Healer: Sendable {
     /// nil: stateless (`--no-state`): every failing target is acted on, every time.
     public var store: StateStore?
     public var journal: LogSink?
-    public var clock: any Clock
+    public var clock: any TimeSource
     public var concurrency: Int
     public var timeout: Double
     public var dryRun: Bool
@@ -46,7 +46,7 @@ public struct Healer: Sendable {
 
     public init(
         routing: RoutingTable, groupBy: GroupBy = .service, watch: String = "default", blastRadius: BlastRadius = BlastRadius(),
-        store: StateStore?, journal: LogSink?, clock: any Clock = SystemClock(), concurrency: Int = 4, timeout: Double = 120,
+        store: StateStore?, journal: LogSink?, clock: any TimeSource = SystemClock(), concurrency: Int = 4, timeout: Double = 120,
         dryRun: Bool = false, log: @escaping @Sendable (String) -> Void, claimant: String = "pid \(ProcessID.current)"
     ) {
         self.routing = routing

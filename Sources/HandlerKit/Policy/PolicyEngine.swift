@@ -52,7 +52,7 @@ public struct PolicyEngine: Sendable {
     }
 
     /// The outcome of deciding one delivery.
-    public struct Result: Sendable {
+    public struct Decisions: Sendable {
         public var decisions: [Decision]
         /// True when the delivery only established the baseline.
         public var baseline: Bool
@@ -64,7 +64,7 @@ public struct PolicyEngine: Sendable {
 
     /// Decides every target of `delivery`, updating `state` (claims included: targets decided
     /// `act` or `escalate` are claimed for this handler until ``claimDuration`` passes).
-    public func decide(_ delivery: Delivery, state: inout HealState) -> Result {
+    public func decide(_ delivery: Delivery, state: inout HealState) -> Decisions {
         let now = delivery.time
         let watch = delivery.watch
         let previous = state.watches[watch]
@@ -205,7 +205,7 @@ public struct PolicyEngine: Sendable {
             decisions.append(decision)
         }
         state.pruneResolved(now: now)
-        return Result(decisions: decisions, baseline: baseline, breakerTripped: tripped, expiredSilences: expiredSilences)
+        return Decisions(decisions: decisions, baseline: baseline, breakerTripped: tripped, expiredSilences: expiredSilences)
     }
 
     /// The verdict of a live claim this claimant already holds (nil when it holds none): a

@@ -112,7 +112,7 @@ public final class StateStore: Sendable {
     /// Removes what writers killed mid-write left behind (their temporary files), once old
     /// enough that no live writer can still own them. Called under the lock.
     func sweepTemporaryFiles() {
-        let now = Time.wallSeconds()
+        let now = SystemTime.wallSeconds()
         for directory in [directory, spoolDirectory, deadLetterDirectory] {
             for name in AtomicFile.sweepTemporaryFiles(in: directory, olderThan: Self.temporaryFileAge, now: now) {
                 warn("removed \(directory)/\(name), a temporary file left by a handler killed while writing")
@@ -139,7 +139,7 @@ public final class StateStore: Sendable {
                               detail: "it was written by a newer consul-handlers (state format \(version), this one reads \(HealState.formatVersion))")
         } catch {
             guard repair else { throw SystemError("read", path: statePath, errno: Errno.illegalByteSequence, detail: "unreadable state: \(error.description)") }
-            let aside = statePath + ".corrupt-" + String(Int(Time.wallSeconds() * 1000)) + "-" + String(ProcessID.current)
+            let aside = statePath + ".corrupt-" + String(Int(SystemTime.wallSeconds() * 1000)) + "-" + String(ProcessID.current)
             try AtomicFile.rename(statePath, to: aside)
             warn("state file \(statePath) is unreadable (\(error.description)); moved it to \(aside) and started afresh (the next delivery is a baseline)")
             return HealState()
@@ -251,7 +251,7 @@ public final class StateStore: Sendable {
         if readOnly { throw SystemError("write a dead letter in", path: directory, errno: Errno.readOnlyFileSystem, detail: "a dry run writes nothing") }
         try AtomicFile.createDirectory(deadLetterDirectory, mode: 0o700)
         let stamp = Timestamp.iso8601(time).replacingColons()
-        let base = deadLetterDirectory + "/" + stamp + "-" + (consulIndex.map(String.init) ?? "noindex") + "-" + String(Int(Time.monotonicSeconds() * 1e6) % 1_000_000)
+        let base = deadLetterDirectory + "/" + stamp + "-" + (consulIndex.map(String.init) ?? "noindex") + "-" + String(Int(SystemTime.monotonicSeconds() * 1e6) % 1_000_000)
         try AtomicFile.write(bytes, to: base + ".payload", mode: 0o600)
         var writer = JSONWriter()
         writer.object { object in

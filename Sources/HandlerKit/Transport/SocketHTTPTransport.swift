@@ -55,7 +55,7 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
 
     public func send(_ request: HTTPRequest, timeout: Double) -> Result<HTTPResponse, TransportError> {
         guard let url = ParsedURL(request.url) else { return .failure(.invalidURL(request.url)) }
-        let deadline = Time.monotonicSeconds() + timeout
+        let deadline = SystemTime.monotonicSeconds() + timeout
         guard slots.wait(timeout: .now() + max(0, timeout)) == .success else { return .failure(.timedOut(timeout)) }
         defer { slots.signal() }
         let key = Key(host: url.host, port: url.port, tls: url.tls)
@@ -106,7 +106,7 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
             return .success(Box(try HTTPConnection(host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName)))
         } catch {
             pool.withLock { $0.open -= 1 }
-            return .failure(Self.map(error, timeout: deadline - Time.monotonicSeconds()))
+            return .failure(Self.map(error, timeout: deadline - SystemTime.monotonicSeconds()))
         }
     }
 

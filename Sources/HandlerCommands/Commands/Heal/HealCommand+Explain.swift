@@ -106,7 +106,7 @@ extension HealCommand {
         // Read-only questions to the agent: a down node's services, `{kv:…}` values.
         let agent = try consulAgent(config, context: context)
         let kv = KVValues(reader: agent)
-        let now = Time.wallSeconds()
+        let now = SystemTime.wallSeconds()
         var rows: [[String]] = [["PAYLOAD", "NODE", "CHECK", "STATUS", "DECISION", "REASON"]]
         for path in options.operands {
             let label = String(path.split(separator: "/").last ?? Substring(path))

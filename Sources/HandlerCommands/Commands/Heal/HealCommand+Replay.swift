@@ -50,7 +50,7 @@ extension HealCommand {
     static func recordPayload(_ bytes: ByteBuffer, consulIndex: UInt64?, in directory: String) throws(CommandError) {
         do {
             try AtomicFile.createDirectory(directory, mode: 0o700)
-            let millis = Int(Time.wallSeconds() * 1000)
+            let millis = Int(SystemTime.wallSeconds() * 1000)
             try AtomicFile.write(bytes.array, to: "\(directory)/\(millis)-\(consulIndex.map(String.init) ?? "none").json", mode: 0o600)
         } catch {
             throw CommandError(.ioError, "--record: \(error.description)")

@@ -45,7 +45,7 @@ extension HealCommand {
         }
         let journal = Journal(sink: try journal(config, options: options), watch: watchName(config), dryRun: false)
         let who = UserName.current(environment: context.environment)
-        let now = Time.wallSeconds()
+        let now = SystemTime.wallSeconds()
         let reason = options.reason ?? ""
         let watch = watchName(config)
         let target = options.operands.first.flatMap(SilenceTarget.init(operand:))

@@ -14,7 +14,7 @@ extension HealCommand {
             state = try store.snapshot()
             spool = try store.spool()
         } catch { throw CommandError(.ioError, error.description) }
-        let now = Time.wallSeconds()
+        let now = SystemTime.wallSeconds()
         if let spec = config.consulState {
             return try clusterStatus(options, spec: spec, config: config, store: store, spool: spool, context: context, now: now)
         }

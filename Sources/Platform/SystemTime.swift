@@ -5,7 +5,7 @@ import Musl
 #endif
 
 /// The system clocks.
-public enum Time {
+public enum SystemTime {
     /// Seconds since the Unix epoch.
     public static func wallSeconds() -> Double {
         var spec = timespec()

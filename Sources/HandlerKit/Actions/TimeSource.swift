@@ -1,7 +1,7 @@
 import Platform
 
 /// Time for actions and policy: injectable so that tests and `replay` run on a virtual clock.
-public protocol Clock: Sendable {
+public protocol TimeSource: Sendable {
     /// Seconds since the Unix epoch (wall time: state files store it).
     func now() -> Double
     /// Blocks the calling thread for `seconds` (a virtual clock just advances).
@@ -9,8 +9,8 @@ public protocol Clock: Sendable {
 }
 
 /// The real clock.
-public struct SystemClock: Clock {
+public struct SystemClock: TimeSource {
     public init() {}
-    public func now() -> Double { Time.wallSeconds() }
-    public func sleep(_ seconds: Double) { if seconds > 0 { Time.sleep(seconds: seconds) } }
+    public func now() -> Double { SystemTime.wallSeconds() }
+    public func sleep(_ seconds: Double) { if seconds > 0 { SystemTime.sleep(seconds: seconds) } }
 }

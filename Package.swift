@@ -7,7 +7,7 @@ import PackageDescription
 /// Settings shared by every target (see apple/swift-log's Package.swift for the pattern).
 let swiftSettings: [SwiftSetting] = [
     // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0335-existential-any.md
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 /// The executables, one folder each under Sources/, named after the command.
@@ -36,28 +36,29 @@ let package = Package(
         // consul-redeploy, consul-log, consul-heal.
         .target(name: "HandlerCommands", dependencies: ["CLI", "ConsulWatch", "HandlerKit", "Platform"]),
         .executableTarget(name: "consul-critical", dependencies: ["CLI"]),
-    ] + commands.dropFirst().map {
-        .executableTarget(name: $0, dependencies: ["HandlerCommands"])
-    } + [
-        .executableTarget(name: "consul-handlers", dependencies: ["CLI", "HandlerCommands", "Platform"]),
-        // Loopback fake Jenkins (jenkins.md §9), process spawning helpers, the recorded fixtures.
-        // Foundation only, so it can be built and reasoned about without the code under test.
-        .target(
-            name: "TestSupport",
-            path: "Tests/TestSupport",
-            resources: [.copy("Fixtures")]
-        ),
-        // The fake Jenkins as a process, for benchmarks against the seed's bash + jq + curl.
-        .executableTarget(name: "fake-jenkins", dependencies: ["TestSupport"], path: "Tests/fake-jenkins"),
-        // The fake Consul (consul-api.md "Fake Consul spec") as a process: several agents over one cluster state.
-        .executableTarget(name: "fake-consul", dependencies: ["TestSupport"], path: "Tests/fake-consul"),
-        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
-        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
-        .testTarget(name: "ConsulWatchTests", dependencies: ["ConsulWatch", "TestSupport"]),
-        .testTarget(name: "HandlerKitTests", dependencies: ["HandlerKit", "CLI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI", "HandlerCommands", "HandlerKit", "ConsulWatch", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["ConsulWatch", "HandlerKit", "TestSupport"]),
-    ],
+    ]
+        + commands.dropFirst().map {
+            .executableTarget(name: $0, dependencies: ["HandlerCommands"])
+        } + [
+            .executableTarget(name: "consul-handlers", dependencies: ["CLI", "HandlerCommands", "Platform"]),
+            // Loopback fake Jenkins (jenkins.md §9), process spawning helpers, the recorded fixtures.
+            // Foundation only, so it can be built and reasoned about without the code under test.
+            .target(
+                name: "TestSupport",
+                path: "Tests/TestSupport",
+                resources: [.copy("Fixtures")]
+            ),
+            // The fake Jenkins as a process, for benchmarks against the seed's bash + jq + curl.
+            .executableTarget(name: "fake-jenkins", dependencies: ["TestSupport"], path: "Tests/fake-jenkins"),
+            // The fake Consul (consul-api.md "Fake Consul spec") as a process: several agents over one cluster state.
+            .executableTarget(name: "fake-consul", dependencies: ["TestSupport"], path: "Tests/fake-consul"),
+            .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
+            .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+            .testTarget(name: "ConsulWatchTests", dependencies: ["ConsulWatch", "TestSupport"]),
+            .testTarget(name: "HandlerKitTests", dependencies: ["HandlerKit", "CLI", "TestSupport"]),
+            .testTarget(name: "CLITests", dependencies: ["CLI", "HandlerCommands", "HandlerKit", "ConsulWatch", "TestSupport"]),
+            .testTarget(name: "EndToEndTests", dependencies: ["ConsulWatch", "HandlerKit", "TestSupport"]),
+        ],
     swiftLanguageModes: [.v6]
 )
 

@@ -73,7 +73,8 @@ public struct ArgumentScanner: Sendable {
         let text = try value(for: option, attached: attached)
         if let value = T(rawValue: text) { return value }
         let names = T.allCases.map(\.rawValue)
-        let list = names.count > 4
+        let list =
+            names.count > 4
             ? "one of " + names.joined(separator: ", ")
             : names.dropLast().joined(separator: ", ") + " or " + names.last!
         throw .usage("\(option) takes \(list), not '\(text)'")

@@ -15,7 +15,6 @@ public protocol Command {
     static func run(_ options: Options, context: CommandContext) throws(CommandError) -> ExitCode
 }
 
-
 /// Where a command writes, and what it knows of its environment: injected so tests can run
 /// commands in process.
 public struct CommandContext: Sendable {

@@ -49,7 +49,8 @@ public struct Input: Sendable {
     /// `tracksPopulation`: false when the population's names are not needed (no policy).
     public func select(_ options: SelectionOptions, consulIndex: UInt64?, tracksPopulation: Bool = true) throws(CommandError) -> Selection {
         do {
-            return try Selection.select(from: bytes, criteria: options.criteria, type: options.type, consulIndex: consulIndex, tracksPopulation: tracksPopulation)
+            return try Selection.select(
+                from: bytes, criteria: options.criteria, type: options.type, consulIndex: consulIndex, tracksPopulation: tracksPopulation)
         } catch {
             throw CommandError(.dataError, "\(name): \(error.description)")
         }

@@ -33,7 +33,10 @@ public struct SelectionOptions: Sendable, Equatable {
             for word in text.split(separator: ",", omittingEmptySubsequences: false) {
                 let name = String(word).trimmingSpaces().lowercased()
                 switch name {
-                case "any": statuses = []; criteria.statuses = []; return true
+                case "any":
+                    statuses = []
+                    criteria.statuses = []
+                    return true
                 case "critical", "warning", "passing": statuses.insert(CheckStatus(name))
                 default: throw .usage("--status takes critical, warning, passing or any (comma-separated), not '\(word)'")
                 }

@@ -93,7 +93,8 @@ public struct ActionRun: Sendable {
             routing: RoutingTable(routes: [route]), groupBy: options.groupBy, watch: options.policy.watch ?? commandName,
             blastRadius: options.policy.blastRadius, store: store, journal: journal, concurrency: options.concurrency,
             timeout: options.timeout ?? defaultTimeout, dryRun: options.dryRun, log: log)
-        let agent = try ConsulWiring.agent(overrides: ConsulOverrides(), flagAddress: options.consulAddress, environment: context.environment, explicitExit: .usage)
+        let agent = try ConsulWiring.agent(
+            overrides: ConsulOverrides(), flagAddress: options.consulAddress, environment: context.environment, explicitExit: .usage)
         ConsulWiring.wire(&healer, agent: agent, nodeFailures: options.nodeFailures)
         let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
         var failed = false
@@ -127,7 +128,6 @@ public enum Secrets {
         return text
     }
 }
-
 
 /// Jenkins credentials from the environment and secret files.
 public enum JenkinsSecrets {

@@ -6,7 +6,9 @@ import Platform
 extension Input {
     /// Selects checks; a payload that cannot be read is first kept as a dead letter in the state
     /// directory (when there is one), so that nothing Consul sent is lost.
-    public func select(_ options: SelectionOptions, consulIndex: UInt64?, deadLetters store: StateStore?, log: (String) -> Void) throws(CommandError) -> Selection {
+    public func select(_ options: SelectionOptions, consulIndex: UInt64?, deadLetters store: StateStore?, log: (String) -> Void) throws(CommandError)
+        -> Selection
+    {
         do {
             return try select(options, consulIndex: consulIndex)
         } catch {

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// Writes that readers (and a crash) never see half done: whole-file replacement and records
 /// appended to a shared file, plus the directory operations that go with them.
@@ -162,7 +163,7 @@ public enum AtomicFile {
         defer { close(fd) }
         do throws(SystemError) {
             try FileIO.sync(fd: fd, name: path)
-        } catch where error.errno == EINVAL {
+        } catch  where error.errno == EINVAL {
             // Nothing to flush on this file system.
         }
     }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Starts `body` on a new detached POSIX thread, for work that blocks on sockets or child
@@ -16,14 +16,16 @@ public func detachThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     defer { pthread_attr_destroy(&attributes) }
     pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
     #if canImport(Musl)
-    var thread: pthread_t? = nil
+        var thread: pthread_t? = nil
     #else
-    var thread = pthread_t()
+        var thread = pthread_t()
     #endif
-    let result = pthread_create(&thread, &attributes, { raw in
-        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, context)
+    let result = pthread_create(
+        &thread, &attributes,
+        { raw in
+            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, context)
     if result != 0 { Unmanaged<ThreadBody>.fromOpaque(context).release() }
     return result == 0
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// An exclusive `flock(2)` lock on a file, held until ``release()`` or deinit.
 ///
@@ -30,7 +31,7 @@ public final class FileLock: Sendable {
         let fd: Int32
         do throws(SystemError) {
             fd = try FileIO.open(path, flags: O_RDWR | O_CREAT, mode: 0o600)
-        } catch where error.errno == EACCES && FileIO.exists(path) {
+        } catch  where error.errno == EACCES && FileIO.exists(path) {
             fd = try FileIO.open(path, flags: O_RDONLY)  // someone else's lock file: reading is enough
         }
         let deadline = SystemTime.monotonicSeconds() + (timeout.isNaN ? 0 : min(max(timeout, 0), 1e9))

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// One HTTP/1.1 connection over a TCP socket or a unix-domain socket, optionally TLS (the
 /// system's OpenSSL, loaded when first needed). A handler makes a handful of requests and exits,
@@ -60,7 +61,11 @@ public final class HTTPConnection {
         self.host = host
         self.port = port
         self.tls = tls
-        if let unixSocket { fd = try UnixSocket.connect(path: unixSocket, deadline: deadline) } else { fd = try Self.connect(host: host, port: port, deadline: deadline) }
+        if let unixSocket {
+            fd = try UnixSocket.connect(path: unixSocket, deadline: deadline)
+        } else {
+            fd = try Self.connect(host: host, port: port, deadline: deadline)
+        }
         if tls {
             do {
                 ssl = try TLS.shared().handshake(fd: fd, host: serverName ?? host, caFile: caFile, deadline: deadline)
@@ -160,7 +165,10 @@ public final class HTTPConnection {
                 if let ssl { return TLS.loaded!.write(ssl, raw.baseAddress! + offset, Int32(raw.count - offset)) }
                 return LibC.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
             }
-            if n > 0 { offset += n; continue }
+            if n > 0 {
+                offset += n
+                continue
+            }
             if let ssl {
                 let code = TLS.loaded!.error(ssl, Int32(n))
                 if code == 2 || code == 3 { continue }
@@ -299,7 +307,8 @@ final class TLS: @unchecked Sendable {
             clientMethod: try symbol("TLS_client_method", as: Method.self), ctxNew: try symbol("SSL_CTX_new", as: CTXNew.self),
             ctxDefaultPaths: try symbol("SSL_CTX_set_default_verify_paths", as: CTXInt.self),
             ctxLoad: try symbol("SSL_CTX_load_verify_locations", as: CTXLoad.self), ctxVerify: try symbol("SSL_CTX_set_verify", as: CTXVerify.self),
-            ctxFree: try symbol("SSL_CTX_free", as: SSLFree.self), sslNew: try symbol("SSL_new", as: SSLNew.self), setFD: try symbol("SSL_set_fd", as: SSLSetFD.self),
+            ctxFree: try symbol("SSL_CTX_free", as: SSLFree.self), sslNew: try symbol("SSL_new", as: SSLNew.self),
+            setFD: try symbol("SSL_set_fd", as: SSLSetFD.self),
             ctrl: try symbol("SSL_ctrl", as: SSLCtrl.self), setHost: try symbol("SSL_set1_host", as: SSLSetHost.self),
             connectSSL: try symbol("SSL_connect", as: SSLInt.self), verifyResult: try symbol("SSL_get_verify_result", as: SSLLong.self),
             readSSL: try symbol("SSL_read", as: SSLIO.self), writeSSL: try symbol("SSL_write", as: SSLWrite.self),
@@ -344,13 +353,15 @@ final class TLS: @unchecked Sendable {
         } else {
             _ = ctxDefaultPaths(context)
         }
-        ctxVerify(context, 1 /* SSL_VERIFY_PEER */, nil)
+        let verifyPeer: Int32 = 1  // SSL_VERIFY_PEER
+        ctxVerify(context, verifyPeer, nil)
         guard let ssl = sslNew(context) else { throw .tls("cannot create a TLS session") }
         guard setFD(ssl, fd) == 1 else {
             freeSSL(ssl)
             throw .tls("cannot attach the TLS session to the socket")
         }
-        _ = host.withCString { name in ctrl(ssl, 55 /* SSL_CTRL_SET_TLSEXT_HOSTNAME */, 0, UnsafeMutableRawPointer(mutating: name)) }
+        let setHostName: Int32 = 55  // SSL_CTRL_SET_TLSEXT_HOSTNAME
+        _ = host.withCString { name in ctrl(ssl, setHostName, 0, UnsafeMutableRawPointer(mutating: name)) }
         // Without the name to check, verification would accept any valid certificate.
         guard host.withCString({ setHost(ssl, $0) }) == 1 else {
             freeSSL(ssl)

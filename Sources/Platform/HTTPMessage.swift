@@ -98,7 +98,9 @@ public enum HTTPMessage {
             do throws(Failure) {
                 if pendingHead == nil {
                     guard let head = try core.takeHead() else {
-                        if core.ended { throw .truncated(core.buffered == 0 ? "connection closed before a request" : "connection closed inside the request header") }
+                        if core.ended {
+                            throw .truncated(core.buffered == 0 ? "connection closed before a request" : "connection closed inside the request header")
+                        }
                         return .needMore
                     }
                     let (request, mode) = try HTTPMessage.requestHead(head, maximumBody: core.maximumBody)
@@ -145,7 +147,10 @@ public enum HTTPMessage {
             do throws(Failure) {
                 while pendingHead == nil {
                     guard let head = try core.takeHead() else {
-                        if core.ended { throw .truncated(core.buffered == 0 && interim == 0 ? "connection closed before a response" : "connection closed inside the response header") }
+                        if core.ended {
+                            throw .truncated(
+                                core.buffered == 0 && interim == 0 ? "connection closed before a response" : "connection closed inside the response header")
+                        }
                         return .needMore
                     }
                     let (response, mode) = try HTTPMessage.responseHead(head, method: requestMethod, maximumBody: core.maximumBody)
@@ -191,7 +196,9 @@ public enum HTTPMessage {
     static func responseHead(_ head: ArraySlice<UInt8>, method: String, maximumBody: Int) throws(Failure) -> (Response, BodyMode) {
         let (startLine, headers) = try lines(head)
         let parts = startLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, isVersion(parts[0]), parts[1].count == 3, parts[1].utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let status = Int(parts[1]), status >= 100 else {
+        guard parts.count >= 2, isVersion(parts[0]), parts[1].count == 3, parts[1].utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let status = Int(parts[1]),
+            status >= 100
+        else {
             throw .malformed("not an HTTP response")
         }
         if status == 101 { throw .malformed("unexpected 101 Switching Protocols") }
@@ -237,7 +244,7 @@ public enum HTTPMessage {
 
     /// One `name: value` line (also used for trailer fields).
     static func field(_ line: ArraySlice<UInt8>) throws(Failure) -> (name: String, value: String) {
-        guard let colon = line.firstIndex(of: 58 /* : */) else { throw .malformed("a header line without a colon") }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .malformed("a header line without a colon") }
         let name = line[line.startIndex..<colon]
         // Also refuses obs-fold (a line starting with white space) and "Name :" (RFC 9112 §5.1).
         guard !name.isEmpty, name.allSatisfy({ isToken(Character(UnicodeScalar($0))) }) else { throw .malformed("an invalid header name") }
@@ -389,7 +396,10 @@ public enum HTTPMessage {
                     let count = min(remaining, buffered)
                     body.append(contentsOf: buffer[start..<(start + count)])
                     start += count
-                    if count == remaining { mode = .none; return true }
+                    if count == remaining {
+                        mode = .none
+                        return true
+                    }
                     mode = .length(remaining - count)
                     if ended { throw .truncated("connection closed inside the body") }
                     return false
@@ -397,7 +407,10 @@ public enum HTTPMessage {
                     guard body.count + buffered <= maximumBody else { throw .bodyTooLarge(limit: maximumBody) }
                     body.append(contentsOf: buffer[start...])
                     start = buffer.count
-                    if ended { mode = .none; return true }
+                    if ended {
+                        mode = .none
+                        return true
+                    }
                     return false
                 case .chunkSize:
                     guard let line = try takeLine(limit: 4096, what: "chunk size line") else { return false }
@@ -424,7 +437,10 @@ public enum HTTPMessage {
                 case .trailers:
                     // Trailer fields are checked and dropped: nothing here needs them.
                     guard let line = try takeLine(limit: maximumHeader - trailerBytes, what: "trailer section") else { return false }
-                    if line.isEmpty { mode = .none; return true }
+                    if line.isEmpty {
+                        mode = .none
+                        return true
+                    }
                     trailerBytes += line.count + 2
                     _ = try HTTPMessage.field(line)
                 }
@@ -471,7 +487,7 @@ public enum HTTPMessage {
             }
             guard digits > 0 else { throw .malformed("bad chunk size") }
             while index < line.endIndex, line[index] == 32 || line[index] == 9 { index += 1 }
-            guard index == line.endIndex || line[index] == 59 /* ; */ else { throw .malformed("bad chunk size") }
+            guard index == line.endIndex || line[index] == UInt8(ascii: ";") else { throw .malformed("bad chunk size") }
             guard !line[index...].contains(where: { ($0 < 32 && $0 != 9) || $0 == 127 }) else { throw .malformed("a control character in a chunk extension") }
             return size
         }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Dispatch
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// A listening TCP socket that reads one HTTP/1.1 request per connection: what a Consul agent
 /// sends to a watch with `handler_type: "http"` (a POST of the payload with `X-Consul-Index`,
@@ -129,7 +130,9 @@ public final class HTTPServer: Sendable {
                 slots.signal()
                 switch error {
                 case EINTR, ECONNABORTED, EPROTO: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: SystemTime.sleep(seconds: 0.05); continue  // until a connection closes
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    SystemTime.sleep(seconds: 0.05)
+                    continue  // until a connection closes
                 default: throw SystemError("accept a connection", errno: error)
                 }
             }
@@ -176,7 +179,9 @@ public final class HTTPServer: Sendable {
             case .needMore:
                 if !continued, let head = decoder.pendingHead, head.header("Expect")?.lowercased() == "100-continue" {
                     continued = true
-                    guard write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), to: fd, deadline: SystemTime.monotonicSeconds() + limits.writeTimeout) else { return }
+                    guard write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), to: fd, deadline: SystemTime.monotonicSeconds() + limits.writeTimeout) else {
+                        return
+                    }
                 }
                 let count = receive(fd, into: &scratch, deadline: deadline)
                 if count > 0 {
@@ -184,7 +189,8 @@ public final class HTTPServer: Sendable {
                 } else if count == 0 {
                     decoder.finish()
                 } else if count == -2 {
-                    let seconds = limits.readTimeout == limits.readTimeout.rounded() ? String(Int(limits.readTimeout)) : String(limits.readTimeout)  // "10 s", not "10.0 s"
+                    // "10 s", not "10.0 s".
+                    let seconds = limits.readTimeout == limits.readTimeout.rounded() ? String(Int(limits.readTimeout)) : String(limits.readTimeout)
                     log("refused a request: 408 Request Timeout: not received whole within \(seconds) s")
                     send(.error(408, "Request Timeout", "request not received whole within \(seconds) s"), to: fd)
                     return
@@ -230,7 +236,10 @@ public final class HTTPServer: Sendable {
             if ready < 0 && LibC.errorNumber != EINTR { return false }
             if ready <= 0 { continue }
             let sent = bytes.withUnsafeBytes { LibC.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent > 0 { offset += sent; continue }
+            if sent > 0 {
+                offset += sent
+                continue
+            }
             let error = LibC.errorNumber
             if sent < 0 && (error == EINTR || error == EAGAIN || error == EWOULDBLOCK) { continue }
             return false

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// libc calls under names that no method shadows, and the socket constants Glibc imports as
@@ -10,13 +10,13 @@ import Musl
 @usableFromInline
 enum LibC {
     #if canImport(Musl)
-    static let streamSocket = Int32(SOCK_STREAM)
-    static let closeOnExecSocket = Int32(SOCK_CLOEXEC)
-    static let nonBlockingSocket = Int32(SOCK_NONBLOCK)
+        static let streamSocket = Int32(SOCK_STREAM)
+        static let closeOnExecSocket = Int32(SOCK_CLOEXEC)
+        static let nonBlockingSocket = Int32(SOCK_NONBLOCK)
     #else
-    static let streamSocket = Int32(SOCK_STREAM.rawValue)
-    static let closeOnExecSocket = Int32(SOCK_CLOEXEC.rawValue)
-    static let nonBlockingSocket = Int32(SOCK_NONBLOCK.rawValue)
+        static let streamSocket = Int32(SOCK_STREAM.rawValue)
+        static let closeOnExecSocket = Int32(SOCK_CLOEXEC.rawValue)
+        static let nonBlockingSocket = Int32(SOCK_NONBLOCK.rawValue)
     #endif
 
     /// The calling thread's `errno` (a parameter named `errno` hides the global).
@@ -48,4 +48,3 @@ private func libcRename(_ source: String, _ destination: String) -> Int32 { rena
 private func libcFsync(_ fd: Int32) -> Int32 { fsync(fd) }
 private func libcAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
 private func libcConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>?, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
-

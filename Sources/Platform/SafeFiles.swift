@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Opening files a hostile neighbour could have planted: append targets that must not be
@@ -23,13 +23,13 @@ extension FileIO {
                     throw failure
                 }
                 return fd
-            } catch where error.errno == EEXIST {
+            } catch  where error.errno == EEXIST {
                 let fd: Int32
                 do throws(SystemError) {
                     fd = try open(path, flags: O_WRONLY | O_APPEND | O_NOFOLLOW)
-                } catch where error.errno == ENOENT {
+                } catch  where error.errno == ENOENT {
                     continue  // removed between the two opens: create it after all
-                } catch where error.errno == ELOOP {
+                } catch  where error.errno == ELOOP {
                     throw refusedLink(path)
                 }
                 var status = stat()
@@ -49,7 +49,8 @@ extension FileIO {
     }
 
     static func refusedLink(_ path: String) -> SystemError {
-        SystemError("open", path: path, errno: ELOOP, detail: "it is a symbolic link (refused: files are appended to only where they are, never through a link)")
+        SystemError(
+            "open", path: path, errno: ELOOP, detail: "it is a symbolic link (refused: files are appended to only where they are, never through a link)")
     }
 
     /// Reads a file that must be a regular file (a FIFO or device would block or never end),
@@ -60,7 +61,7 @@ extension FileIO {
         let fd: Int32
         do throws(SystemError) {
             fd = try open(path, flags: O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY)
-        } catch where error.errno == ELOOP {
+        } catch  where error.errno == ELOOP {
             throw SystemError("open", path: path, errno: ELOOP, detail: "it is a symbolic link, not a regular file")
         }
         defer { close(fd) }
@@ -84,7 +85,9 @@ extension FileIO {
         guard (status.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("use", path: path, errno: ENOTDIR) }
         let me = geteuid()
         if status.st_uid != me && status.st_uid != 0 {
-            throw SystemError("use", path: path, errno: EPERM, detail: "it is owned by uid \(status.st_uid), not by this user (uid \(me)); a state directory must belong to the user the handler runs as")
+            throw SystemError(
+                "use", path: path, errno: EPERM,
+                detail: "it is owned by uid \(status.st_uid), not by this user (uid \(me)); a state directory must belong to the user the handler runs as")
         }
         if status.st_mode & 0o022 != 0 {
             let mode = String(status.st_mode & 0o7777, radix: 8)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// What to run, with what, and for how long.
@@ -181,8 +181,9 @@ public enum Subprocess {
         let started = SystemTime.monotonicSeconds()
         let pid: pid_t
         do {
-            pid = try spawn(program: program, name: name, argv: argv, envp: envp, childEnds: childEnds,
-                            workingDirectory: request.workingDirectory)
+            pid = try spawn(
+                program: program, name: name, argv: argv, envp: envp, childEnds: childEnds,
+                workingDirectory: request.workingDirectory)
         } catch {
             for fd in childEnds + parentEnds { close(fd) }
             throw error

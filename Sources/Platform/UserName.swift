@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Who is running this process, for the journal of operator commands (`consul-heal silence`):
@@ -20,7 +20,9 @@ public enum UserName {
         let fromDatabase: String? = buffer.withUnsafeMutableBufferPointer { storage in
             var entry = passwd()
             var found: UnsafeMutablePointer<passwd>?
-            guard let base = storage.baseAddress, getpwuid_r(uid, &entry, base, storage.count, &found) == 0, found != nil, let name = entry.pw_name else { return nil }
+            guard let base = storage.baseAddress, getpwuid_r(uid, &entry, base, storage.count, &found) == 0, found != nil, let name = entry.pw_name else {
+                return nil
+            }
             return String(cString: name)  // read while the buffer it points into is alive
         }
         if let fromDatabase, !fromDatabase.isEmpty { return bounded(fromDatabase) }

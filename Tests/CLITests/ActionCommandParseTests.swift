@@ -1,9 +1,9 @@
+import CLI
 import ConsulWatch
 import Foundation
 import HandlerKit
 import Testing
 
-import CLI
 @testable import HandlerCommands
 
 /// The action executables' command lines, parsed as pure functions.
@@ -19,12 +19,13 @@ import CLI
         #expect(defaults.actions.concurrency == 4)
         #expect(defaults.actions.groupBy == .service)
         #expect(defaults.actions.policy.settings == PolicySettings())
-        let all = try options(JenkinsCommand.parse([
-            "--url", "http://j:8080", "--job=deploy/{service}", "--param", "CHECK={checkID}", "--param", "EMPTY=", "--wait",
-            "--concurrency", "8", "--timeout", "90s", "--group-by", "instance", "--retries", "5", "--request-timeout", "500ms",
-            "--status", "critical,warning", "--service", "web", "--tag", "v2", "--dry-run", "--no-state", "--cooldown", "10m",
-            "--budget", "5/2h", "--budget-reset", "1h", "--threshold", "3", "--on-start", "act", "--blast-radius", "off", "payload.json",
-        ]))
+        let all = try options(
+            JenkinsCommand.parse([
+                "--url", "http://j:8080", "--job=deploy/{service}", "--param", "CHECK={checkID}", "--param", "EMPTY=", "--wait",
+                "--concurrency", "8", "--timeout", "90s", "--group-by", "instance", "--retries", "5", "--request-timeout", "500ms",
+                "--status", "critical,warning", "--service", "web", "--tag", "v2", "--dry-run", "--no-state", "--cooldown", "10m",
+                "--budget", "5/2h", "--budget-reset", "1h", "--threshold", "3", "--on-start", "act", "--blast-radius", "off", "payload.json",
+            ]))
         #expect(all.url == "http://j:8080")
         #expect(all.job == "deploy/{service}")
         #expect(all.parameters.map(\.name) == ["CHECK", "EMPTY"])
@@ -64,7 +65,8 @@ import CLI
     }
 
     @Test func redeployTakesItsCommandAfterDoubleDash() throws {
-        let parsed = try options(RedeployCommand.parse(["--command-timeout", "30s", "--kill-grace", "2s", "a.json", "--", "/bin/redeploy", "--name", "{service}"]))
+        let parsed = try options(
+            RedeployCommand.parse(["--command-timeout", "30s", "--kill-grace", "2s", "a.json", "--", "/bin/redeploy", "--name", "{service}"]))
         #expect(parsed.command == ["/bin/redeploy", "--name", "{service}"])
         #expect(parsed.commandTimeout == 30 && parsed.killGrace == 2)
         #expect(parsed.actions.files == ["a.json"])
@@ -88,7 +90,10 @@ import CLI
         #expect(throws: CommandError.self) { try HealCommand.parse(["explain", "--config", "c.json"]) }
         #expect(throws: CommandError.self) { try HealCommand.parse(["status"]) }
         #expect(throws: CommandError.self) { try HealCommand.parse(["flush", "--config", "c.json", "extra"]) }
-        guard case .help = try HealCommand.parse(["--help"]) else { Issue.record("--help"); return }
+        guard case .help = try HealCommand.parse(["--help"]) else {
+            Issue.record("--help")
+            return
+        }
     }
 
     @Test func durations() {
@@ -123,7 +128,8 @@ import CLI
 
 /// The consul-heal configuration: validation that names the JSON path, and the shipped files.
 @Suite struct HealConfigTests {
-    static let handlers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("handlers")
+    static let handlers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("handlers")
 
     func config(_ json: String) throws(HealConfig.Error) -> HealConfig { try HealConfig(bytes: Array(json.utf8)) }
 
@@ -167,7 +173,10 @@ import CLI
         (#"{"routes":[{"actions":[{"type":"log"}]},{"actions":[{"type":"log"}]}]}"#, "$.routes[1]: unreachable"),
         (#"{"routes":[{"actions":[{"type":"log"}],"policy":{"cooldown":"soon"}}]}"#, "$.routes[0].policy.cooldown: expected a duration"),
         (#"{"timeout":"2m","routez":[]}"#, "$.routez: unknown setting"),
-        (#"{"routes":[{"match":{"service":"web"},"actions":[{"type":"external","command":["x","{servce}"]}]}]}"#, "$.routes[0].actions[0].command[1]: unknown placeholder"),
+        (
+            #"{"routes":[{"match":{"service":"web"},"actions":[{"type":"external","command":["x","{servce}"]}]}]}"#,
+            "$.routes[0].actions[0].command[1]: unknown placeholder"
+        ),
         (#"{"routes":[{"actions":[{"type":"log","format":"xml"}]}]}"#, "$.routes[0].actions[0].format"),
         ("{\"routes\":[{\"actions\":[{\"type\":\"log\"}]}]", "line 1"),
     ])
@@ -181,7 +190,8 @@ import CLI
     }
 
     @Test func defaultsAndOverrides() throws {
-        let parsed = try config(#"""
+        let parsed = try config(
+            #"""
             {"defaults":{"cooldown":"1m","budget":{"max":2}},"onStart":"act",
              "routes":[{"name":"db","match":{"tag":["db"]},"policy":{"cooldown":"10m"},"actions":[{"type":"log"}]},
                        {"actions":[{"type":"log"}]}]}

@@ -1,9 +1,9 @@
 import CLI
-import Platform
 import ConsulWatch
 import Foundation
-import Testing
+import Platform
 import TestSupport
+import Testing
 
 /// What a command wrote, captured in process.
 final class CriticalCapture: @unchecked Sendable {
@@ -131,7 +131,9 @@ struct CriticalCommandExecuteTests {
         #expect(outcome.exitCode == .success)
         #expect(outcome.stdout == "[" + CriticalGolden.serf48517 + "," + CriticalGolden.webCheck48517 + "]\n")
         #expect(runCritical(["--format=json", fixturePath("checks-empty.json")]).stdout == "[]\n")
-        #expect(runCritical(["--format=json", fixturePath("checks-state-critical-one.json")], environment: ["CONSUL_INDEX": "48391"]).stdout == "[" + CriticalGolden.webCheck48391 + "]\n")
+        #expect(
+            runCritical(["--format=json", fixturePath("checks-state-critical-one.json")], environment: ["CONSUL_INDEX": "48391"]).stdout == "["
+                + CriticalGolden.webCheck48391 + "]\n")
     }
 
     @Test("names: unique service names, first-seen order, node failures left out, across files")
@@ -140,7 +142,8 @@ struct CriticalCommandExecuteTests {
         #expect(runCritical(["--format", "names", fixturePath("checks-node-down-state-critical.json")]).stdout == "")
         #expect(runCritical(["--format", "names", fixturePath("checks-empty.json")]).stdout == "")
 
-        let payload = try CriticalTemporaryPayload(#"""
+        let payload = try CriticalTemporaryPayload(
+            #"""
             [{"Node":"a","CheckID":"service:zeta","Status":"critical","ServiceID":"zeta","ServiceName":"zeta"},
              {"Node":"a","CheckID":"serfHealth","Status":"critical","ServiceID":""},
              {"Node":"b","CheckID":"service:alpha","Status":"critical","ServiceID":"alpha","ServiceName":"alpha"},
@@ -169,10 +172,12 @@ struct CriticalCommandExecuteTests {
 
     @Test("table with a short multi-line output keeps only the first line")
     func tableFirstLine() throws {
-        let payload = try CriticalTemporaryPayload(#"[{"Node":"db-1","CheckID":"pg","Status":"critical","ServiceID":"pg","ServiceName":"postgres","Output":"down\nsecond line"}]"#)
-        #expect(runCritical(["--format", "table", payload.path]).stdout
-            == "KIND     SERVICE   NODE  CHECK  STATUS    OUTPUT\n"
-            + "service  postgres  db-1  pg     critical  down\n")
+        let payload = try CriticalTemporaryPayload(
+            #"[{"Node":"db-1","CheckID":"pg","Status":"critical","ServiceID":"pg","ServiceName":"postgres","Output":"down\nsecond line"}]"#)
+        #expect(
+            runCritical(["--format", "table", payload.path]).stdout
+                == "KIND     SERVICE   NODE  CHECK  STATUS    OUTPUT\n"
+                + "service  postgres  db-1  pg     critical  down\n")
     }
 
     @Test("--count prints only the number")
@@ -183,7 +188,8 @@ struct CriticalCommandExecuteTests {
         #expect(runCritical(["--count", "--format", "json", fixturePath("checks-all-passing.json")]).stdout == "0\n")
         #expect(runCritical(["--count", "--status", "any", fixturePath("checks-all-passing.json")]).stdout == "10\n")
         // Summed over files.
-        #expect(runCritical(["--count", fixturePath("checks-state-critical-one.json"), fixturePath("checks-node-down-services-critical.json")]).stdout == "3\n")
+        #expect(
+            runCritical(["--count", fixturePath("checks-state-critical-one.json"), fixturePath("checks-node-down-services-critical.json")]).stdout == "3\n")
         #expect(runCritical(["--count", fixturePath("checks-state-critical-one.json")]).exitCode == .success)
     }
 
@@ -234,10 +240,11 @@ struct CriticalCommandExecuteTests {
         #expect(outcome.exitCode == .usage)
         #expect(outcome.exitCode.rawValue == 64)
         #expect(outcome.stdout == "")
-        #expect(outcome.stderr == [
-            "consul-critical: CONSUL_INDEX must be an unsigned integer, not '\(value)'",
-            "Try 'consul-critical --help' for more information.",
-        ])
+        #expect(
+            outcome.stderr == [
+                "consul-critical: CONSUL_INDEX must be an unsigned integer, not '\(value)'",
+                "Try 'consul-critical --help' for more information.",
+            ])
     }
 
     @Test("an empty CONSUL_INDEX counts as absent")
@@ -273,12 +280,14 @@ struct CriticalCommandExecuteTests {
         #expect(outcome.stderr.first?.hasPrefix("consul-critical: cannot read \(directory): ") == true)
     }
 
-    @Test("payloads without health checks: 65 and one line", arguments: [
-        ("nodes.json", "a `nodes` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
-        ("services.json", "a `services` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
-        ("key.json", "a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
-        ("event.json", "an `event` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
-    ])
+    @Test(
+        "payloads without health checks: 65 and one line",
+        arguments: [
+            ("nodes.json", "a `nodes` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
+            ("services.json", "a `services` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
+            ("key.json", "a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
+            ("event.json", "an `event` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"),
+        ])
     func nonHealthPayload(name: String, message: String) {
         let outcome = runCritical([fixturePath(name)])
         #expect(outcome.exitCode == .dataError)
@@ -294,7 +303,10 @@ struct CriticalCommandExecuteTests {
         #expect(plain.stdout == "" && plain.stderr == [])
         let key = runCritical(["--type", "key", fixturePath("key-missing.json")])
         #expect(key.exitCode == .dataError)
-        #expect(key.stderr == ["consul-critical: \(fixturePath("key-missing.json")): a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"])
+        #expect(
+            key.stderr == [
+                "consul-critical: \(fixturePath("key-missing.json")): a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)"
+            ])
     }
 
     @Test("malformed payload files: 65, one line with the file, the problem and the place")
@@ -303,18 +315,23 @@ struct CriticalCommandExecuteTests {
         let outcome = runCritical([truncated.path])
         #expect(outcome.exitCode == .dataError)
         #expect(outcome.stdout == "")
-        #expect(outcome.stderr == ["consul-critical: \(truncated.path): truncated JSON: input ends at line 1, column 101 (byte 100), expected the end of a string"])
+        #expect(
+            outcome.stderr == ["consul-critical: \(truncated.path): truncated JSON: input ends at line 1, column 101 (byte 100), expected the end of a string"])
 
         let wrongType = try CriticalTemporaryPayload(
             String(decoding: Fixtures.bytes("checks-state-critical-one.json"), as: UTF8.self)
                 .replacingOccurrences(of: #""ServiceTags":["production","v2"]"#, with: #""ServiceTags":5"#))
         let wrong = runCritical([wrongType.path])
         #expect(wrong.exitCode == .dataError)
-        #expect(wrong.stderr == ["consul-critical: \(wrongType.path): wrong type at $[0].ServiceTags (line 1, column 406 (byte 405)): expected an array, found a number"])
+        #expect(
+            wrong.stderr == [
+                "consul-critical: \(wrongType.path): wrong type at $[0].ServiceTags (line 1, column 406 (byte 405)): expected an array, found a number"
+            ])
 
         let object = runCritical(["--type", "checks", fixturePath("key.json")])
         #expect(object.exitCode == .dataError)
-        #expect(object.stderr == ["consul-critical: \(fixturePath("key.json")): wrong type at $ (line 1, column 1 (byte 0)): expected an array, found an object"])
+        #expect(
+            object.stderr == ["consul-critical: \(fixturePath("key.json")): wrong type at $ (line 1, column 1 (byte 0)): expected an array, found an object"])
 
         let empty = try CriticalTemporaryPayload("")
         #expect(runCritical([empty.path]).stderr == ["consul-critical: \(empty.path): empty input: expected a JSON watch payload"])

@@ -71,15 +71,17 @@ struct CriticalCommandParseTests {
         #expect(usageError(["--include-maintenance=true"])?.message == "option --include-maintenance takes no value")
     }
 
-    @Test("--status lists", arguments: [
-        ("critical", [CheckStatus.critical]),
-        ("warning", [.warning]),
-        ("critical,warning", [.critical, .warning]),
-        ("warning,critical,passing", [.warning, .critical, .passing]),
-        ("Critical, Warning", [.critical, .warning]),
-        ("any", []),
-        ("critical,any", []),
-    ] as [(String, [CheckStatus])])
+    @Test(
+        "--status lists",
+        arguments: [
+            ("critical", [CheckStatus.critical]),
+            ("warning", [.warning]),
+            ("critical,warning", [.critical, .warning]),
+            ("warning,critical,passing", [.warning, .critical, .passing]),
+            ("Critical, Warning", [.critical, .warning]),
+            ("any", []),
+            ("critical,any", []),
+        ] as [(String, [CheckStatus])])
     func status(text: String, statuses: [CheckStatus]) throws {
         #expect(try options(["--status", text]).selection.criteria.statuses == Set(statuses))
         #expect(try options(["--status=\(text)"]).selection.criteria.statuses == Set(statuses))
@@ -119,8 +121,9 @@ struct CriticalCommandParseTests {
 
     @Test("--type refuses unknown types")
     func badType() {
-        #expect(usageError(["--type", "connect_roots"])?.message
-            == "--type takes one of checks, service, nodes, services, key, keyprefix, event, not 'connect_roots'")
+        #expect(
+            usageError(["--type", "connect_roots"])?.message
+                == "--type takes one of checks, service, nodes, services, key, keyprefix, event, not 'connect_roots'")
     }
 
     @Test("a missing value is a usage error", arguments: ["--format", "--status", "--service", "--tag", "--node", "--check", "--type"])
@@ -176,7 +179,10 @@ struct CriticalCommandParseTests {
         let help = CriticalCommand.help
         #expect(help.hasPrefix("Usage: consul-critical [options] [FILE...]\n"))
         #expect(help.hasSuffix("\n"))
-        for option in ["--format", "--count", "--exit-status", "--status", "--service", "--tag", "--node", "--check", "--include-maintenance", "--type", "--help", "--version"] {
+        for option in [
+            "--format", "--count", "--exit-status", "--status", "--service", "--tag", "--node", "--check", "--include-maintenance", "--type", "--help",
+            "--version",
+        ] {
             #expect(help.contains(option), "\(option) is not in the help")
         }
         for code in ["0 done", "1 checks selected", "64 usage error", "65 input is not a Consul watch payload", "74 I/O error"] {
@@ -193,15 +199,18 @@ struct CriticalCommandParseTests {
         #expect(ExitCode.ioError.rawValue == 74)
     }
 
-    @Test("CONSUL_INDEX parses as UInt64", arguments: [
-        ("48391", 48391), ("11728876555923391317", 11_728_876_555_923_391_317), ("18446744073709551615", UInt64.max), ("0", 0),
-    ] as [(String, UInt64)])
+    @Test(
+        "CONSUL_INDEX parses as UInt64",
+        arguments: [
+            ("48391", 48391), ("11728876555923391317", 11_728_876_555_923_391_317), ("18446744073709551615", UInt64.max), ("0", 0),
+        ] as [(String, UInt64)])
     func consulIndex(text: String, value: UInt64) throws {
         #expect(try ConsulIndex.parse(text) == value)
     }
 
-    @Test("CONSUL_INDEX: absent or empty is nil; anything else that is not a UInt64 is a usage error",
-          arguments: ["abc", "-1", "18446744073709551616", " 1", "1.0", "0x10"])
+    @Test(
+        "CONSUL_INDEX: absent or empty is nil; anything else that is not a UInt64 is a usage error",
+        arguments: ["abc", "-1", "18446744073709551616", " 1", "1.0", "0x10"])
     func badConsulIndex(text: String) {
         #expect(throws: CommandError.usage("CONSUL_INDEX must be an unsigned integer, not '\(text)'")) {
             try ConsulIndex.parse(text)

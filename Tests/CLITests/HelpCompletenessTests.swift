@@ -20,7 +20,10 @@ import Testing
     /// The parse error for `arguments`, or nil when they parse.
     static func parseError<C: CLI.Command>(_ command: C.Type) -> @Sendable ([String]) -> String? {
         { arguments in
-            do throws(CommandError) { _ = try command.parse(arguments); return nil } catch { return error.message }
+            do throws(CommandError) {
+                _ = try command.parse(arguments)
+                return nil
+            } catch { return error.message }
         }
     }
 
@@ -28,16 +31,21 @@ import Testing
     static let shared = ["Sources/HandlerCommands/ActionOptions.swift", "Sources/HandlerCommands/PolicyOptions.swift", "Sources/CLI/SelectionOptions.swift"]
 
     static let commands: [Command] = [
-        Command(name: "consul-critical", help: CriticalCommand.help,
-                sources: ["Sources/CLI/Commands/CriticalCommand.swift", "Sources/CLI/SelectionOptions.swift"], parse: parseError(CriticalCommand.self)),
-        Command(name: "consul-jenkins", help: JenkinsCommand.help,
-                sources: ["Sources/HandlerCommands/Commands/JenkinsCommand.swift"] + shared, parse: parseError(JenkinsCommand.self)),
-        Command(name: "consul-redeploy", help: RedeployCommand.help,
-                sources: ["Sources/HandlerCommands/Commands/RedeployCommand.swift"] + shared, parse: parseError(RedeployCommand.self)),
-        Command(name: "consul-log", help: LogCommand.help,
-                sources: ["Sources/HandlerCommands/Commands/LogCommand.swift"] + shared, parse: parseError(LogCommand.self)),
-        Command(name: "consul-heal", help: HealCommand.help,
-                sources: ["Sources/HandlerCommands/Commands/Heal/HealCommand.swift"], parse: parseError(HealCommand.self)),
+        Command(
+            name: "consul-critical", help: CriticalCommand.help,
+            sources: ["Sources/CLI/Commands/CriticalCommand.swift", "Sources/CLI/SelectionOptions.swift"], parse: parseError(CriticalCommand.self)),
+        Command(
+            name: "consul-jenkins", help: JenkinsCommand.help,
+            sources: ["Sources/HandlerCommands/Commands/JenkinsCommand.swift"] + shared, parse: parseError(JenkinsCommand.self)),
+        Command(
+            name: "consul-redeploy", help: RedeployCommand.help,
+            sources: ["Sources/HandlerCommands/Commands/RedeployCommand.swift"] + shared, parse: parseError(RedeployCommand.self)),
+        Command(
+            name: "consul-log", help: LogCommand.help,
+            sources: ["Sources/HandlerCommands/Commands/LogCommand.swift"] + shared, parse: parseError(LogCommand.self)),
+        Command(
+            name: "consul-heal", help: HealCommand.help,
+            sources: ["Sources/HandlerCommands/Commands/Heal/HealCommand.swift"], parse: parseError(HealCommand.self)),
     ]
 
     /// `--name` words in `text` that follow `case "` or `, "` in a switch label.

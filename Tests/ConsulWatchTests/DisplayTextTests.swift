@@ -10,11 +10,14 @@ import Testing
         #expect(DisplayText.escape("\u{1B}[31m\u{07}\u{7F}\u{85}\u{9B}\u{2028}\u{2029}\u{0}") == #"\u{1b}[31m\u{7}\u{7f}\u{85}\u{9b}\u{2028}\u{2029}\u{0}"#)
         #expect(DisplayText.escape(#"a\b"#, backslash: true) == #"a\\b"#)
         #expect(DisplayText.escape("a\\\nb", backslash: true) == #"a\\\nb"#)
-        #expect(!DisplayText.escape(String(decoding: (0..<256).map { UInt8($0) } + [0xE2, 0x80, 0xA8], as: UTF8.self)).unicodeScalars.contains(where: DisplayText.isUnsafe))
+        #expect(
+            !DisplayText.escape(String(decoding: (0..<256).map { UInt8($0) } + [0xE2, 0x80, 0xA8], as: UTF8.self)).unicodeScalars.contains(
+                where: DisplayText.isUnsafe))
     }
 
     @Test func namesCompareByteForByte() {
-        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        let nfc = "caf\u{E9}"
+        let nfd = "cafe\u{301}"
         #expect(nfc == nfd, "Swift's String equality is canonical equivalence")
         #expect(ExactName(nfc) != ExactName(nfd))
         #expect(Set([ExactName(nfc), ExactName(nfd)]).count == 2)

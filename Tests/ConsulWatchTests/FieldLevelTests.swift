@@ -1,7 +1,7 @@
 import ConsulWatch
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Field-level facts from the recorded payloads: what the models must hold, not just that they decode.
 @Suite("Model fields")
@@ -60,7 +60,8 @@ struct FieldLevelTests {
 
     @Test("a Definition Header object of string lists decodes", arguments: DecoderKind.allCases)
     func definitionHeader(decoder: DecoderKind) throws {
-        let bytes = replacing(#""Header":null"#, with: #""Header":{"Authorization":["Bearer x"],"X-Multi":["a","b"]}"#, in: Fixtures.bytes("checks-state-critical-one.json"))
+        let bytes = replacing(
+            #""Header":null"#, with: #""Header":{"Authorization":["Bearer x"],"X-Multi":["a","b"]}"#, in: Fixtures.bytes("checks-state-critical-one.json"))
         let check = try #require(try decoder.decode(bytes, as: .checks).checks?.first)
         #expect(check.definition?.header == ["Authorization": ["Bearer x"], "X-Multi": ["a", "b"]])
     }
@@ -153,8 +154,9 @@ struct FieldLevelTests {
         #expect(web01.meta == ["consul-network-segment": "", "consul-version": "1.20.2"])
 
         // Tag order is Consul's (not sorted): kept as sent.
-        #expect(try decoder.decode(Fixtures.bytes("services.json"), as: .services)
-            == .services(["api": ["production"], "consul": [], "redis": ["cache"], "web": ["v2", "production"]]))
+        #expect(
+            try decoder.decode(Fixtures.bytes("services.json"), as: .services)
+                == .services(["api": ["production"], "consul": [], "redis": ["cache"], "web": ["v2", "production"]]))
 
         guard case .service(let entries) = try decoder.decode(Fixtures.bytes("service-health.json"), as: .service) else {
             Issue.record("service-health.json is not a service payload")
@@ -203,7 +205,8 @@ struct FieldLevelTests {
 
     @Test("Consul Enterprise Namespace and Partition decode", arguments: DecoderKind.allCases)
     func enterpriseFields(decoder: DecoderKind) throws {
-        let check = replacing(#""ExposedPort":0,"#, with: #""Namespace":"default","Partition":"payments","ExposedPort":0,"#, in: Fixtures.bytes("checks-state-critical-one.json"))
+        let check = replacing(
+            #""ExposedPort":0,"#, with: #""Namespace":"default","Partition":"payments","ExposedPort":0,"#, in: Fixtures.bytes("checks-state-critical-one.json"))
         let decoded = try #require(try decoder.decode(check, as: .checks).checks?.first)
         #expect(decoded.namespace == "default")
         #expect(decoded.partition == "payments")
@@ -260,7 +263,8 @@ struct FieldLevelTests {
     @Test("unknown fields are ignored, at every level", arguments: DecoderKind.allCases)
     func unknownFieldsIgnored(decoder: DecoderKind) throws {
         let original = Fixtures.bytes("checks-state-critical-one.json")
-        var bytes = replacing(#""CheckID":"#, with: #""FutureField":{"nested":[1,2.5e3,{"x":null,"y":[true,false]}],"s":"\u00e9\n"},"Interval":"10s","CheckID":"#, in: original)
+        var bytes = replacing(
+            #""CheckID":"#, with: #""FutureField":{"nested":[1,2.5e3,{"x":null,"y":[true,false]}],"s":"\u00e9\n"},"Interval":"10s","CheckID":"#, in: original)
         bytes = replacing(#""GRPCUseTLS":false}"#, with: #""GRPCUseTLS":false,"SessionName":"","H2PING":"","FutureDefinitionField":[{}]}"#, in: bytes)
         let check = try #require(try decoder.decode(bytes, as: .checks).checks?.first)
         var expected = try #require(try decoder.decode(original, as: .checks).checks?.first)

@@ -1,7 +1,7 @@
 import ConsulWatch
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Every recorded payload decodes, as the type its JSON shows, and both decoding paths agree.
 @Suite("Fixtures decode")

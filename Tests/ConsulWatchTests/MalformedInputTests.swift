@@ -1,7 +1,7 @@
 import ConsulWatch
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Bad input: every case throws a `JSONError` that says what is wrong and where (byte offset,
 /// line and column, and the JSON path for a value of the wrong shape). Nothing crashes.
@@ -70,7 +70,9 @@ struct MalformedInputTests {
                 #expect(error.offset == length, "\(name), prefix of \(length) bytes: \(error)", sourceLocation: sourceLocation)
                 let (line, column) = lineAndColumn(of: length, in: prefix)
                 #expect(error.line == line && error.column == column, "\(name), prefix of \(length) bytes: \(error)", sourceLocation: sourceLocation)
-                #expect(error.description.hasPrefix("truncated JSON: input ends at line \(line), column \(column) (byte \(length))"), sourceLocation: sourceLocation)
+                #expect(
+                    error.description.hasPrefix("truncated JSON: input ends at line \(line), column \(column) (byte \(length))"), sourceLocation: sourceLocation
+                )
             }
         }
     }
@@ -85,8 +87,9 @@ struct MalformedInputTests {
         try Self.checkPrefixes(of: Fixtures.bytes("consul-watch-checks-state-critical.txt"))
     }
 
-    @Test("truncated service payload, cut in several places",
-          arguments: [1, 2, 10, 100, 500, 1000, 2000, 3000, 4000, 4440])
+    @Test(
+        "truncated service payload, cut in several places",
+        arguments: [1, 2, 10, 100, 500, 1000, 2000, 3000, 4000, 4440])
     func truncatedServicePayload(length: Int) throws {
         let bytes = Array(Fixtures.bytes("service-health.json")[..<length])
         let error = try #require(decodeError(bytes))
@@ -99,8 +102,9 @@ struct MalformedInputTests {
 
     // MARK: UTF-8
 
-    @Test("invalid UTF-8 inside a string is reported at the bad byte",
-          arguments: [[0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0x80], [0xF5, 0x80, 0x80, 0x80]] as [[UInt8]])
+    @Test(
+        "invalid UTF-8 inside a string is reported at the bad byte",
+        arguments: [[0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0x80], [0xF5, 0x80, 0x80, 0x80]] as [[UInt8]])
     func invalidUTF8(bad: [UInt8]) throws {
         // In a field the model keeps (Node) and in one it skips (an unknown field), and in a key name.
         let template = Self.critical
@@ -189,14 +193,27 @@ struct MalformedInputTests {
     }
 
     static let wrongTypes: [WrongType] = [
-        WrongType(original: #""ServiceTags":["production","v2"]"#, replacement: #""ServiceTags":5"#, path: "$[0].ServiceTags", expected: "an array", found: "a number", valueOffset: 14),
+        WrongType(
+            original: #""ServiceTags":["production","v2"]"#, replacement: #""ServiceTags":5"#, path: "$[0].ServiceTags", expected: "an array",
+            found: "a number", valueOffset: 14),
         WrongType(original: #""Status":"critical""#, replacement: #""Status":null"#, path: "$[0].Status", expected: "a string", found: "null", valueOffset: 9),
-        WrongType(original: #""ModifyIndex":48391"#, replacement: #""ModifyIndex":"48391""#, path: "$[0].ModifyIndex", expected: "an unsigned integer", found: "a string", valueOffset: 14),
-        WrongType(original: #""Interval":"10s""#, replacement: #""Interval":10"#, path: "$[0].Definition.Interval", expected: "a string", found: "a number", valueOffset: 11),
-        WrongType(original: #""TLSSkipVerify":false"#, replacement: #""TLSSkipVerify":"false""#, path: "$[0].Definition.TLSSkipVerify", expected: "a boolean", found: "a string", valueOffset: 16),
-        WrongType(original: #""ServiceTags":["production","v2"]"#, replacement: #""ServiceTags":["production",2]"#, path: "$[0].ServiceTags[1]", expected: "a string", found: "a number", valueOffset: 28),
-        WrongType(original: #""Definition":{"#, replacement: #""Definition":[],"X":{"#, path: "$[0].Definition", expected: "an object", found: "an array", valueOffset: 13),
-        WrongType(original: #""Output":"HTTP"#, replacement: #""Output":{},"X":"HTTP"#, path: "$[0].Output", expected: "a string", found: "an object", valueOffset: 9),
+        WrongType(
+            original: #""ModifyIndex":48391"#, replacement: #""ModifyIndex":"48391""#, path: "$[0].ModifyIndex", expected: "an unsigned integer",
+            found: "a string", valueOffset: 14),
+        WrongType(
+            original: #""Interval":"10s""#, replacement: #""Interval":10"#, path: "$[0].Definition.Interval", expected: "a string", found: "a number",
+            valueOffset: 11),
+        WrongType(
+            original: #""TLSSkipVerify":false"#, replacement: #""TLSSkipVerify":"false""#, path: "$[0].Definition.TLSSkipVerify", expected: "a boolean",
+            found: "a string", valueOffset: 16),
+        WrongType(
+            original: #""ServiceTags":["production","v2"]"#, replacement: #""ServiceTags":["production",2]"#, path: "$[0].ServiceTags[1]", expected: "a string",
+            found: "a number", valueOffset: 28),
+        WrongType(
+            original: #""Definition":{"#, replacement: #""Definition":[],"X":{"#, path: "$[0].Definition", expected: "an object", found: "an array",
+            valueOffset: 13),
+        WrongType(
+            original: #""Output":"HTTP"#, replacement: #""Output":{},"X":"HTTP"#, path: "$[0].Output", expected: "a string", found: "an object", valueOffset: 9),
     ]
 
     @Test("a field of the wrong type: path, line and column", arguments: Self.wrongTypes)
@@ -209,7 +226,8 @@ struct MalformedInputTests {
             #expect(error.pathDescription == wrong.path)
             #expect(error.offset == at)
             #expect(error.line == 1 && error.column == at + 1)
-            #expect(error.description == "wrong type at \(wrong.path) (line 1, column \(at + 1) (byte \(at))): expected \(wrong.expected), found \(wrong.found)")
+            #expect(
+                error.description == "wrong type at \(wrong.path) (line 1, column \(at + 1) (byte \(at))): expected \(wrong.expected), found \(wrong.found)")
             #expect(!error.isSyntaxError)
             #expect(throws: SelectionError.invalidPayload(error)) {
                 try Selection.select(from: bytes, criteria: SelectionCriteria(), type: type)
@@ -244,9 +262,11 @@ struct MalformedInputTests {
         #expect(decodeError(metaBytes)?.pathDescription == #"$[0].Node.Meta["consul-version"]"#)
     }
 
-    @Test("missing required fields", arguments: [
-        (#""CheckID":"service:web","#, "CheckID"), (#""Node":"web-02","#, "Node"), (#""Status":"critical","#, "Status"),
-    ])
+    @Test(
+        "missing required fields",
+        arguments: [
+            (#""CheckID":"service:web","#, "CheckID"), (#""Node":"web-02","#, "Node"), (#""Status":"critical","#, "Status"),
+        ])
     func missingRequiredField(field: String, name: String) throws {
         let bytes = replacing(field, with: "", in: Self.critical)
         let error = try #require(decodeError(bytes, as: .checks))
@@ -271,7 +291,9 @@ struct MalformedInputTests {
             try Selection.select(from: bytes, criteria: SelectionCriteria())
         }
         // Also when the incomplete check would not be selected anyway (streaming skips its model).
-        let passing = replacing(#"},{"Node":"web-02","Name":"Service 'web' check","Status":"critical""#, with: #"},{"Node":"web-02","Name":"Service 'web' check","Status":"passing""#, in: bytes)
+        let passing = replacing(
+            #"},{"Node":"web-02","Name":"Service 'web' check","Status":"critical""#,
+            with: #"},{"Node":"web-02","Name":"Service 'web' check","Status":"passing""#, in: bytes)
         let passingError = try #require(decodeError(passing))
         #expect(passingError.problem == .missingField("CheckID"))
         #expect(throws: SelectionError.invalidPayload(passingError)) {
@@ -293,9 +315,11 @@ struct MalformedInputTests {
         #expect(error.isSyntaxError)
     }
 
-    @Test("bad escape sequences and lone surrogates", arguments: [
-        #"\x41"#, #"\u00G1"#, #"\u12"#, #"\"#, #"\ud800"#, #"\udc00"#, #"\ud800\u0041"#, #"\ud800x"#, #"\U0041"#, #"\'"#,
-    ])
+    @Test(
+        "bad escape sequences and lone surrogates",
+        arguments: [
+            #"\x41"#, #"\u00G1"#, #"\u12"#, #"\"#, #"\ud800"#, #"\udc00"#, #"\ud800\u0041"#, #"\ud800x"#, #"\U0041"#, #"\'"#,
+        ])
     func badEscape(escape: String) throws {
         let bytes = replacing(#""Notes":"""#, with: #""Notes":"ok "# + escape + #"""#, in: Self.critical)
         let stringStart = try #require(offset(of: #""Notes":"ok "#, in: bytes)) + #""Notes":"ok "#.utf8.count
@@ -387,15 +411,17 @@ struct MalformedInputTests {
 
     // MARK: Numbers
 
-    @Test("indexes out of the UInt64 range, negative, fractional or in exponent form", arguments: [
-        ("18446744073709551616", "an unsigned 64-bit integer"),
-        ("99999999999999999999999", "an unsigned 64-bit integer"),
-        ("-1", "an unsigned integer"),
-        ("-48391", "an unsigned integer"),
-        ("1.5", "an unsigned integer"),
-        ("48391.0", "an unsigned integer"),
-        ("1e3", "an unsigned integer"),
-    ])
+    @Test(
+        "indexes out of the UInt64 range, negative, fractional or in exponent form",
+        arguments: [
+            ("18446744073709551616", "an unsigned 64-bit integer"),
+            ("99999999999999999999999", "an unsigned 64-bit integer"),
+            ("-1", "an unsigned integer"),
+            ("-48391", "an unsigned integer"),
+            ("1.5", "an unsigned integer"),
+            ("48391.0", "an unsigned integer"),
+            ("1e3", "an unsigned integer"),
+        ])
     func indexOutOfRange(number: String, expected: String) throws {
         let bytes = replacing(#""ModifyIndex":48391"#, with: #""ModifyIndex":"# + number, in: Self.critical)
         let valueOffset = try #require(offset(of: #""ModifyIndex":"#, in: bytes)) + #""ModifyIndex":"#.utf8.count
@@ -404,7 +430,8 @@ struct MalformedInputTests {
             #expect(error.problem == .numberOutOfRange(number, expected: expected), "\(error)")
             #expect(error.pathDescription == "$[0].ModifyIndex")
             #expect(error.offset == valueOffset)
-            #expect(error.description == "wrong value at $[0].ModifyIndex (line 1, column \(valueOffset + 1) (byte \(valueOffset))): \(number) is not \(expected)")
+            #expect(
+                error.description == "wrong value at $[0].ModifyIndex (line 1, column \(valueOffset + 1) (byte \(valueOffset))): \(number) is not \(expected)")
             #expect(throws: SelectionError.invalidPayload(error)) { try Selection.select(from: bytes, criteria: SelectionCriteria(), type: type) }
         }
         // The same number in a KV pair and an event.

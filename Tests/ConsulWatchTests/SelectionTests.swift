@@ -1,7 +1,7 @@
 import ConsulWatch
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The selection rules of issue 2 §3, one by one, on both the streaming (bytes) and the decoded path.
 @Suite("Selection rules")
@@ -14,12 +14,13 @@ struct SelectionTests {
     func defaultCriticalOnly(path: SelectPath) throws {
         let selection = try path.select(Fixtures.bytes("checks-one-critical.json"), consulIndex: 48391)
         #expect(selection.type == .checks)
-        #expect(selection.checks == [
-            SelectedCheck(
-                kind: .service, service: "web", serviceID: "web", node: "web-02", checkID: "service:web",
-                checkName: "Service 'web' check", status: .critical, output: Self.webOutput, notes: "",
-                tags: ["production", "v2"], consulIndex: 48391)
-        ])
+        #expect(
+            selection.checks == [
+                SelectedCheck(
+                    kind: .service, service: "web", serviceID: "web", node: "web-02", checkID: "service:web",
+                    checkName: "Service 'web' check", status: .critical, output: Self.webOutput, notes: "",
+                    tags: ["production", "v2"], consulIndex: 48391)
+            ])
         #expect(selection.silenced.isEmpty)
         #expect(selection.serviceNames == ["web"])
         #expect(selection.population.checkCount == 10)
@@ -34,7 +35,10 @@ struct SelectionTests {
     @Test("the consul index is copied into every selected check, nil when unknown", arguments: SelectPath.allCases)
     func consulIndex(path: SelectPath) throws {
         let bytes = Fixtures.bytes("checks-node-down-services-critical.json")
-        #expect(try path.select(bytes, consulIndex: 11_728_876_555_923_391_317).checks.map(\.consulIndex) == [11_728_876_555_923_391_317, 11_728_876_555_923_391_317])
+        #expect(
+            try path.select(bytes, consulIndex: 11_728_876_555_923_391_317).checks.map(\.consulIndex) == [
+                11_728_876_555_923_391_317, 11_728_876_555_923_391_317,
+            ])
         #expect(try path.select(bytes).checks.map(\.consulIndex) == [nil, nil])
     }
 
@@ -150,11 +154,12 @@ struct SelectionTests {
     @Test("serfHealth and empty-ServiceID checks are node failures without a service", arguments: SelectPath.allCases)
     func nodeChecksInChecksWatch(path: SelectPath) throws {
         let serf = try path.select(Fixtures.bytes("checks-node-down-state-critical.json"), consulIndex: 48517)
-        #expect(serf.checks == [
-            SelectedCheck(
-                kind: .node, service: nil, serviceID: nil, node: "web-02", checkID: "serfHealth", checkName: "Serf Health Status",
-                status: .critical, output: "Agent not live or unreachable", notes: "", tags: [], consulIndex: 48517)
-        ])
+        #expect(
+            serf.checks == [
+                SelectedCheck(
+                    kind: .node, service: nil, serviceID: nil, node: "web-02", checkID: "serfHealth", checkName: "Serf Health Status",
+                    status: .critical, output: "Agent not live or unreachable", notes: "", tags: [], consulIndex: 48517)
+            ])
         #expect(serf.serviceNames == [], "a node failure names no service")
 
         let ttl = try path.select(Fixtures.bytes("checks-ttl-expired.json"))
@@ -177,12 +182,13 @@ struct SelectionTests {
     func serviceWatchOwnCheck(path: SelectPath) throws {
         let selection = try path.select(Fixtures.bytes("service-health.json"), consulIndex: 48391)
         #expect(selection.type == .service)
-        #expect(selection.checks == [
-            SelectedCheck(
-                kind: .service, service: "web", serviceID: "web", node: "web-02", checkID: "service:web",
-                checkName: "Service 'web' check", status: .critical, output: Self.webOutput, notes: "",
-                tags: ["production", "v2"], consulIndex: 48391)
-        ])
+        #expect(
+            selection.checks == [
+                SelectedCheck(
+                    kind: .service, service: "web", serviceID: "web", node: "web-02", checkID: "service:web",
+                    checkName: "Service 'web' check", status: .critical, output: Self.webOutput, notes: "",
+                    tags: ["production", "v2"], consulIndex: 48391)
+            ])
         #expect(selection.population.nodes == ["web-01", "web-02"])
         #expect(selection.population.services == ["web"])
         #expect(selection.population.checkCount == 5)
@@ -206,9 +212,12 @@ struct SelectionTests {
         // Two instances on the failing node, one on a healthy node.
         let serf = Build.nodeCheck(node: "web-02")
         let payload = Build.payload([
-            Build.serviceEntry(node: "web-01", checks: [Build.nodeCheck(node: "web-01", status: "passing"), Build.serviceCheck(node: "web-01", status: "passing")]),
+            Build.serviceEntry(
+                node: "web-01", checks: [Build.nodeCheck(node: "web-01", status: "passing"), Build.serviceCheck(node: "web-01", status: "passing")]),
             Build.serviceEntry(node: "web-02", checks: [serf, Build.serviceCheck(node: "web-02", status: "passing")]),
-            Build.serviceEntry(node: "web-02", serviceID: "web-canary", tags: ["canary"], checks: [serf, Build.serviceCheck(node: "web-02", serviceID: "web-canary", status: "passing", tags: ["canary"])]),
+            Build.serviceEntry(
+                node: "web-02", serviceID: "web-canary", tags: ["canary"],
+                checks: [serf, Build.serviceCheck(node: "web-02", serviceID: "web-canary", status: "passing", tags: ["canary"])]),
         ])
         let marked = try path.select(payload)
         #expect(marked.checks.map(\.kind) == [.node, .node])
@@ -247,14 +256,19 @@ struct SelectionTests {
 
     @Test("filters: --service (repeatable), --tag (all must match), --node, --check", arguments: SelectPath.allCases)
     func filters(path: SelectPath) throws {
-        let all = ["web-02/service:web", "api-01/redis-tcp", "consul-server-1/serfHealth", "api-01/service:api:2", "web-01/service:web", "api-01/service:api:1"]
+        let all = [
+            "web-02/service:web", "api-01/redis-tcp", "consul-server-1/serfHealth", "api-01/service:api:2", "web-01/service:web", "api-01/service:api:1",
+        ]
         #expect(try path.select(Self.mixed).ids == all, "payload order is kept, not sorted")
 
         #expect(try path.select(Self.mixed, .with(services: ["web"])).ids == ["web-02/service:web", "web-01/service:web"])
         #expect(try path.select(Self.mixed, .with(services: ["web", "redis"])).ids == ["web-02/service:web", "api-01/redis-tcp", "web-01/service:web"])
         #expect(try path.select(Self.mixed, .with(services: ["nope"])).ids == [])
 
-        #expect(try path.select(Self.mixed, .with(tags: ["production"])).ids == ["web-02/service:web", "api-01/service:api:2", "web-01/service:web", "api-01/service:api:1"])
+        #expect(
+            try path.select(Self.mixed, .with(tags: ["production"])).ids == [
+                "web-02/service:web", "api-01/service:api:2", "web-01/service:web", "api-01/service:api:1",
+            ])
         #expect(try path.select(Self.mixed, .with(tags: ["production", "v2"])).ids == ["web-02/service:web"])
         #expect(try path.select(Self.mixed, .with(tags: ["production", "v3"])).ids == [])
 
@@ -323,8 +337,12 @@ struct SelectionTests {
         #expect(try path.select(Fixtures.bytes("service-empty.json"), type: .service).type == .service)
     }
 
-    @Test("payloads without health checks are refused with .noHealthChecks",
-          arguments: [("nodes.json", WatchType.nodes), ("services.json", .services), ("key.json", .key), ("keyprefix.json", .keyprefix), ("event.json", .event), ("event-first-fire-buffered.json", .event)])
+    @Test(
+        "payloads without health checks are refused with .noHealthChecks",
+        arguments: [
+            ("nodes.json", WatchType.nodes), ("services.json", .services), ("key.json", .key), ("keyprefix.json", .keyprefix), ("event.json", .event),
+            ("event-first-fire-buffered.json", .event),
+        ])
     func nonHealthPayloads(name: String, type: WatchType) throws {
         let bytes = Fixtures.bytes(name)
         #expect(throws: SelectionError.noHealthChecks(type, ambiguous: false)) {
@@ -377,10 +395,13 @@ struct SelectionTests {
 
     // MARK: Both paths agree
 
-    @Test("streaming selection equals selection from the decoded payload, for every health fixture and criteria",
-          arguments: ["checks-all-passing.json", "checks-one-critical.json", "checks-node-down.json", "checks-maintenance.json",
-                      "checks-node-down-services-critical.json", "checks-state-warning.json", "checks-ttl-expired.json",
-                      "service-health.json", "service-health-passingonly.json", "checks-empty.json"])
+    @Test(
+        "streaming selection equals selection from the decoded payload, for every health fixture and criteria",
+        arguments: [
+            "checks-all-passing.json", "checks-one-critical.json", "checks-node-down.json", "checks-maintenance.json",
+            "checks-node-down-services-critical.json", "checks-state-warning.json", "checks-ttl-expired.json",
+            "service-health.json", "service-health-passingonly.json", "checks-empty.json",
+        ])
     func pathsAgree(name: String) throws {
         let bytes = Fixtures.bytes(name)
         let criteria: [SelectionCriteria] = [

@@ -1,7 +1,7 @@
 import ConsulWatch
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // Helpers shared by the ConsulWatch suites: payload builders that start from the recorded
 // fixtures' shapes, both decoding paths, and both selection paths.
@@ -62,7 +62,9 @@ enum Build {
     }
 
     /// A `service` watch entry in the shape of web-02's entry of `service-health.json`.
-    static func serviceEntry(node: String, serviceID: String = "web", service: String = "web", tags: [String] = ["production", "v2"], checks: [[String: Any]]) -> [String: Any] {
+    static func serviceEntry(node: String, serviceID: String = "web", service: String = "web", tags: [String] = ["production", "v2"], checks: [[String: Any]])
+        -> [String: Any]
+    {
         var entry = element("service-health.json", 1)
         var nodeObject = entry["Node"] as! [String: Any]
         nodeObject["Node"] = node

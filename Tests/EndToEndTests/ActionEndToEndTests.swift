@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// consul-redeploy and consul-log driven as a Consul agent drives them, with real child
 /// processes and real files.
@@ -22,7 +21,10 @@ import TestSupport
         // printf writes each argument NUL-terminated: exactly what arrived in argv.
         let result = try ExecutableHarness.run(
             "consul-redeploy",
-            arguments: ["--no-state", "--blast-radius", "off", "--concurrency", "1", "--", "/bin/sh", "-c", #"printf '%s\0' "$@" >> "$OUT"; cat >/dev/null"#, "sh", "{service}", "svc={service}"],
+            arguments: [
+                "--no-state", "--blast-radius", "off", "--concurrency", "1", "--", "/bin/sh", "-c", #"printf '%s\0' "$@" >> "$OUT"; cat >/dev/null"#, "sh",
+                "{service}", "svc={service}",
+            ],
             stdin: payload, environment: ["CONSUL_INDEX": "7", "OUT": out], viaShell: viaShell)
         #expect(result.exitCode == 0, "\(result.stderr)")
         let words = try Data(contentsOf: URL(fileURLWithPath: out)).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
@@ -36,12 +38,18 @@ import TestSupport
         let out = dir.appendingPathComponent("env").path
         let result = try ExecutableHarness.run(
             "consul-redeploy",
-            arguments: ["--no-state", "--", "/bin/sh", "-c", #"echo "$CONSUL_SERVICE|$CONSUL_SERVICE_ID|$CONSUL_NODE|$CONSUL_CHECK_ID|$CONSUL_STATUS|$CONSUL_INDEX" > "$OUT"; cat >> "$OUT""#],
+            arguments: [
+                "--no-state", "--", "/bin/sh", "-c",
+                #"echo "$CONSUL_SERVICE|$CONSUL_SERVICE_ID|$CONSUL_NODE|$CONSUL_CHECK_ID|$CONSUL_STATUS|$CONSUL_INDEX" > "$OUT"; cat >> "$OUT""#,
+            ],
             stdin: Fixtures.bytes("checks-state-critical-one.json"), environment: ["CONSUL_INDEX": "48391", "OUT": out])
         #expect(result.exitCode == 0)
         let text = try String(contentsOfFile: out, encoding: .utf8)
         #expect(text.hasPrefix("web|web|web-02|service:web|critical|48391\n{\"id\":\"service:web\",\"groupBy\":\"service\""))
-        #expect(result.stderr == "consul-redeploy: web: became critical: remediating\nconsul-redeploy: web: redeploy done: /bin/sh: exit 0 (" + result.stderr.split(separator: "(").last!)
+        #expect(
+            result.stderr == "consul-redeploy: web: became critical: remediating\nconsul-redeploy: web: redeploy done: /bin/sh: exit 0 (" + result.stderr.split(
+                separator: "("
+            ).last!)
     }
 
     @Test func aHungCommandIsKilledWithItsWholeProcessGroupAndReported() throws {
@@ -51,7 +59,9 @@ import TestSupport
         let started = Date()
         let result = try ExecutableHarness.run(
             "consul-redeploy",
-            arguments: ["--no-state", "--command-timeout", "1s", "--kill-grace", "1s", "--", "/bin/sh", "-c", #"sleep 60 & echo $! > "$PIDFILE"; trap "" TERM; wait"#],
+            arguments: [
+                "--no-state", "--command-timeout", "1s", "--kill-grace", "1s", "--", "/bin/sh", "-c", #"sleep 60 & echo $! > "$PIDFILE"; trap "" TERM; wait"#,
+            ],
             stdin: Fixtures.bytes("checks-state-critical-one.json"), environment: ["PIDFILE": pidFile], timeout: 30)
         #expect(Date().timeIntervalSince(started) < 30, "the 60 s sleep was not waited for")
         #expect(result.exitCode == 75)
@@ -65,7 +75,9 @@ import TestSupport
     @Test func largeOutputIsCappedAndNeverReachesConsulsPipe() throws {
         let result = try ExecutableHarness.run(
             "consul-redeploy",
-            arguments: ["--no-state", "--output-limit", "1000", "--", "/bin/sh", "-c", "head -c 5000000 /dev/zero | tr '\\\\0' x; echo; echo last words >&2; exit 3"],
+            arguments: [
+                "--no-state", "--output-limit", "1000", "--", "/bin/sh", "-c", "head -c 5000000 /dev/zero | tr '\\\\0' x; echo; echo last words >&2; exit 3",
+            ],
             stdin: Fixtures.bytes("checks-state-critical-one.json"))
         #expect(result.exitCode == 75)
         #expect(result.stdout.isEmpty)
@@ -104,7 +116,8 @@ import TestSupport
     }
 
     @Test func logSummaryCarriesIndexCountsAndDigest() throws {
-        let result = try ExecutableHarness.run("consul-log", arguments: [], stdin: Fixtures.bytes("checks-one-critical.json"), environment: ["CONSUL_INDEX": "48391"])
+        let result = try ExecutableHarness.run(
+            "consul-log", arguments: [], stdin: Fixtures.bytes("checks-one-critical.json"), environment: ["CONSUL_INDEX": "48391"])
         #expect(result.exitCode == 0)
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == 2)
@@ -117,7 +130,8 @@ import TestSupport
     }
 
     @Test func anUnwritableLogIsExit74NotASilentDrop() throws {
-        let result = try ExecutableHarness.run("consul-log", arguments: ["--file", "/nonexistent-dir/watchers.log"], stdin: Fixtures.bytes("checks-one-critical.json"))
+        let result = try ExecutableHarness.run(
+            "consul-log", arguments: ["--file", "/nonexistent-dir/watchers.log"], stdin: Fixtures.bytes("checks-one-critical.json"))
         #expect(result.exitCode == 74)
         #expect(result.stderr == "consul-log: cannot open /nonexistent-dir/watchers.log: No such file or directory\n")
     }

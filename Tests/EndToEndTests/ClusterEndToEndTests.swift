@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// Several agents running the same watch, each a separate consul-heal process with its own state
 /// directory and node name, sharing the policy state in one (fake) Consul KV store
@@ -43,7 +42,12 @@ import TestSupport
                 "blastRadius": ["enabled": false],
                 "journal": ["file": dir.appendingPathComponent("journal-\(agent).jsonl").path],
                 "defaults": ["cooldown": 0],
-                "routes": [["name": "all", "actions": [["type": "external", "command": ["/bin/sh", "-c", script, "sh", "{target}", "node-\(agent + 1)", actionsLog.path]]]]],
+                "routes": [
+                    [
+                        "name": "all",
+                        "actions": [["type": "external", "command": ["/bin/sh", "-c", script, "sh", "{target}", "node-\(agent + 1)", actionsLog.path]]],
+                    ]
+                ],
             ]
             try JSONSerialization.data(withJSONObject: config).write(to: self.config(agent))
         }
@@ -55,22 +59,28 @@ import TestSupport
         }
 
         func deliver(agent: Int, _ payload: [UInt8], index: UInt64) throws -> ExecutableResult {
-            try ExecutableHarness.run("consul-heal", arguments: ["--config", config(agent).path], stdin: payload, environment: environment(agent, index: index), timeout: 120)
+            try ExecutableHarness.run(
+                "consul-heal", arguments: ["--config", config(agent).path], stdin: payload, environment: environment(agent, index: index), timeout: 120)
         }
 
         func flush(agent: Int) throws -> ExecutableResult {
-            try ExecutableHarness.run("consul-heal", arguments: ["flush", "--config", config(agent).path], stdin: [], environment: environment(agent, index: nil), timeout: 120)
+            try ExecutableHarness.run(
+                "consul-heal", arguments: ["flush", "--config", config(agent).path], stdin: [], environment: environment(agent, index: nil), timeout: 120)
         }
 
         func status(agent: Int) throws -> ExecutableResult {
-            try ExecutableHarness.run("consul-heal", arguments: ["status", "--config", config(agent).path], stdin: [], environment: environment(agent, index: nil), timeout: 60)
+            try ExecutableHarness.run(
+                "consul-heal", arguments: ["status", "--config", config(agent).path], stdin: [], environment: environment(agent, index: nil), timeout: 60)
         }
 
         /// Every agent delivers the same payload at once (as Consul fires the watch on each).
         func deliverAll(_ payload: [UInt8], index: UInt64) -> [ExecutableResult] {
             let results = Results(count: agents.count)
             DispatchQueue.concurrentPerform(iterations: agents.count) { agent in
-                results.set(agent, (try? deliver(agent: agent, payload, index: index)) ?? ExecutableResult(exitCode: -1, stdoutBytes: [], stderrBytes: Array("spawn failed".utf8)))
+                results.set(
+                    agent,
+                    (try? deliver(agent: agent, payload, index: index))
+                        ?? ExecutableResult(exitCode: -1, stdoutBytes: [], stderrBytes: Array("spawn failed".utf8)))
             }
             return results.all
         }
@@ -94,8 +104,16 @@ import TestSupport
         private let lock = NSLock()
         private var values: [ExecutableResult?]
         init(count: Int) { values = Array(repeating: nil, count: count) }
-        func set(_ index: Int, _ value: ExecutableResult) { lock.lock(); values[index] = value; lock.unlock() }
-        var all: [ExecutableResult] { lock.lock(); defer { lock.unlock() }; return values.map { $0! } }
+        func set(_ index: Int, _ value: ExecutableResult) {
+            lock.lock()
+            values[index] = value
+            lock.unlock()
+        }
+        var all: [ExecutableResult] {
+            lock.lock()
+            defer { lock.unlock() }
+            return values.map { $0! }
+        }
     }
 
     static func checks(web: String, api: String, webName: String = "web") -> [UInt8] {
@@ -154,9 +172,14 @@ import TestSupport
         let cluster = try Cluster(agents: 3)
         for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
         // The first claim is applied, but its answer is a 500: the writer re-reads and finds its own bytes.
-        cluster.consul.inject(.init(.status(500, body: "No cluster leader", afterApply: true), endpoints: [.kv], method: "PUT", keyPrefix: "consul-handlers/web-checks/targets/", times: 1))
+        cluster.consul.inject(
+            .init(
+                .status(500, body: "No cluster leader", afterApply: true), endpoints: [.kv], method: "PUT", keyPrefix: "consul-handlers/web-checks/targets/",
+                times: 1))
         for step in 101...102 {
-            for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: UInt64(step)) { #expect(result.exitCode == 0, "\(result.stderr)") }
+            for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: UInt64(step)) {
+                #expect(result.exitCode == 0, "\(result.stderr)")
+            }
         }
         #expect(cluster.consul.faultApplications == [1])
         #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The built `consul-critical`, run exactly as a Consul agent runs a watch handler: the payload on
 /// stdin then EOF, the agent's environment plus `CONSUL_INDEX`, as an argv (`"args"`) or through
@@ -64,10 +64,11 @@ struct ConsulCriticalEndToEndTests {
         #expect(names.exitCode == 0)
 
         let table = try Self.run(mode, ["--format", "table"], stdin: payload, consulIndex: "48517")
-        #expect(table.stdout
-            == "KIND     SERVICE  NODE    CHECK        STATUS    OUTPUT\n"
-            + "node     -        web-02  serfHealth   critical  Agent not live or unreachable\n"
-            + "service  web      web-02  service:web  critical  HTTP GET http://10.0.1.12:8080/health: 503 Service Unavailable Output: …\n")
+        #expect(
+            table.stdout
+                == "KIND     SERVICE  NODE    CHECK        STATUS    OUTPUT\n"
+                + "node     -        web-02  serfHealth   critical  Agent not live or unreachable\n"
+                + "service  web      web-02  service:web  critical  HTTP GET http://10.0.1.12:8080/health: 503 Service Unavailable Output: …\n")
         #expect(table.exitCode == 0)
 
         let count = try Self.run(mode, ["--count"], stdin: payload, consulIndex: "48517")
@@ -157,12 +158,17 @@ struct ConsulCriticalEndToEndTests {
             stderr: "consul-critical: stdin: wrong type at $ (line 1, column 1 (byte 0)): expected an array, found an object\n"),
         BadInput(
             name: "one check object without the array", stdin: Array(critical.dropFirst().dropLast(2)) + [0x0A],
-            stderr: "consul-critical: stdin: wrong type at $ (line 1, column 1 (byte 0)): expected a Consul watch payload (a key, or a services object of tag arrays), found an object of another shape\n"),
+            stderr:
+                "consul-critical: stdin: wrong type at $ (line 1, column 1 (byte 0)): expected a Consul watch payload (a key, or a services object of tag arrays), found an object of another shape\n"
+        ),
         BadInput(
-            name: "wrong field type", stdin: Array(String(decoding: critical, as: UTF8.self).replacingOccurrences(of: #""ServiceTags":["production","v2"]"#, with: #""ServiceTags":5"#).utf8),
+            name: "wrong field type",
+            stdin: Array(
+                String(decoding: critical, as: UTF8.self).replacingOccurrences(of: #""ServiceTags":["production","v2"]"#, with: #""ServiceTags":5"#).utf8),
             stderr: "consul-critical: stdin: wrong type at $[0].ServiceTags (line 1, column 406 (byte 405)): expected an array, found a number\n"),
         BadInput(
-            name: "negative ModifyIndex", stdin: Array(String(decoding: critical, as: UTF8.self).replacingOccurrences(of: #""ModifyIndex":48391"#, with: #""ModifyIndex":-1"#).utf8),
+            name: "negative ModifyIndex",
+            stdin: Array(String(decoding: critical, as: UTF8.self).replacingOccurrences(of: #""ModifyIndex":48391"#, with: #""ModifyIndex":-1"#).utf8),
             stderr: "consul-critical: stdin: wrong value at $[0].ModifyIndex (line 1, column 772 (byte 771)): -1 is not an unsigned integer\n"),
         BadInput(
             name: "trailing garbage", stdin: critical + Array("garbage".utf8),
@@ -172,11 +178,15 @@ struct ConsulCriticalEndToEndTests {
             stderr: "consul-critical: stdin: invalid JSON at line 1, column 258 (byte 257): nested deeper than 256 levels\n"),
         BadInput(
             name: "a nodes payload", stdin: Fixtures.bytes("nodes.json"),
-            stderr: "consul-critical: stdin: a `nodes` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"),
+            stderr:
+                "consul-critical: stdin: a `nodes` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"
+        ),
         // A bare `null` is an empty checks payload (NamesAndNullEndToEndTests); read as a key, it has no checks.
         BadInput(
             name: "a missing key (null, --type key)", arguments: ["--type", "key"], stdin: Fixtures.bytes("key-missing.json"),
-            stderr: "consul-critical: stdin: a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"),
+            stderr:
+                "consul-critical: stdin: a `key` watch payload carries no health checks: use a `checks` or `service` watch (or --type to say what the payload is)\n"
+        ),
     ]
 
     @Test("bad payloads: exit 65, exactly one line on stderr, nothing on stdout, no crash", arguments: Self.badInputs, Mode.allCases)
@@ -220,7 +230,9 @@ struct ConsulCriticalEndToEndTests {
         let result = try Self.run(mode, [], stdin: Self.critical, consulIndex: "not-a-number")
         #expect(result.exitCode == 64)
         #expect(result.stdout == "")
-        #expect(result.stderr == "consul-critical: CONSUL_INDEX must be an unsigned integer, not 'not-a-number'\nTry 'consul-critical --help' for more information.\n")
+        #expect(
+            result.stderr
+                == "consul-critical: CONSUL_INDEX must be an unsigned integer, not 'not-a-number'\nTry 'consul-critical --help' for more information.\n")
     }
 
     @Test("a missing file operand: exit 74, one line naming it", arguments: Mode.allCases)
@@ -264,8 +276,9 @@ struct ConsulCriticalEndToEndTests {
     @Test("a ~100 MB payload (under the 1 GiB input bound): read whole and answered", .timeLimit(.minutes(3)))
     func hundredMegabytes() throws {
         // Passing checks on many nodes (a whole-cluster `checks` watch), then one critical check.
-        let passing = Array(String(decoding: Self.critical.dropFirst().dropLast(2), as: UTF8.self)
-            .replacingOccurrences(of: #""Status":"critical""#, with: #""Status":"passing""#).utf8)
+        let passing = Array(
+            String(decoding: Self.critical.dropFirst().dropLast(2), as: UTF8.self)
+                .replacingOccurrences(of: #""Status":"critical""#, with: #""Status":"passing""#).utf8)
         // Split the check around its node name, to give every copy a node of its own cheaply.
         let nodeValue = Array(#"{"Node":""#.utf8)
         #expect(Array(passing.prefix(nodeValue.count)) == nodeValue)
@@ -304,6 +317,8 @@ struct ConsulCriticalEndToEndTests {
         Self.expectNoCrash(truncated)
         #expect(truncated.exitCode == 65)
         #expect(truncated.stdout == "")
-        #expect(truncated.stderr == "consul-critical: \(file.path): truncated JSON: input ends at line 1, column \(cut.count + 1) (byte \(cut.count)), expected ',' or '}'\n")
+        #expect(
+            truncated.stderr
+                == "consul-critical: \(file.path): truncated JSON: input ends at line 1, column \(cut.count + 1) (byte \(cut.count)), expected ',' or '}'\n")
     }
 }

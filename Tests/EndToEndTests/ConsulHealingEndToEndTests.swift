@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// Issue 9 through the real executables against the fake Consul: argv, CONSUL_INDEX, the payload
 /// on stdin through a pipe, CONSUL_HTTP_ADDR pointing at a fake agent's loopback port.
@@ -50,13 +49,17 @@ import TestSupport
 
         /// consul-heal with `config` (written to a file) on `payload`.
         @discardableResult
-        func heal(_ config: String, _ payload: [UInt8], arguments: [String] = [], environment: [String: String] = [:], viaShell: Bool = false) throws -> ExecutableResult {
+        func heal(_ config: String, _ payload: [UInt8], arguments: [String] = [], environment: [String: String] = [:], viaShell: Bool = false) throws
+            -> ExecutableResult
+        {
             index += 1
             let path = directory.appendingPathComponent("heal.json")
             try Data(config.utf8).write(to: path)
             var env = ["CONSUL_INDEX": String(index), "OUT": output, "CONSUL_HTTP_ADDR": agent.address]
             env.merge(environment) { $1 }
-            return try ExecutableHarness.run("consul-heal", arguments: (arguments.isEmpty ? ["run"] : arguments) + ["--config", path.path, "--state-dir", state], stdin: payload, environment: env, viaShell: viaShell)
+            return try ExecutableHarness.run(
+                "consul-heal", arguments: (arguments.isEmpty ? ["run"] : arguments) + ["--config", path.path, "--state-dir", state], stdin: payload,
+                environment: env, viaShell: viaShell)
         }
 
         var redeploys: [String] {
@@ -130,7 +133,8 @@ import TestSupport
 
     @Test func flushActsOnANodeWhoseLookupFailedOnceTheAgentAnswers() throws {
         let s = try Scenario()
-        let config = #"{"watch":"nodes","routes":[{"actions":[{"type":"redeploy","command":["/bin/sh","-c","echo \"$1\" >> \"$OUT\"; cat >/dev/null","redeploy","{service}"]}]}]}"#
+        let config =
+            #"{"watch":"nodes","routes":[{"actions":[{"type":"redeploy","command":["/bin/sh","-c","echo \"$1\" >> \"$OUT\"; cat >/dev/null","redeploy","{service}"]}]}]}"#
         try s.heal(config, Self.empty)
         s.consul.inject(.permissionDenied(endpoints: [.catalogNode]))
         #expect(try s.heal(config, s.payload("critical")).exitCode == 75)
@@ -150,7 +154,8 @@ import TestSupport
     @Test func kvPlaceholdersReachTheCommandOrFailItWithoutRunning() throws {
         let s = try Scenario()
         s.consul.putKey("services/books-service/color", "green\n")
-        let books = Array(#"[{"Node":"web-01","CheckID":"service:books-1","Name":"books","Status":"critical","ServiceID":"books-1","ServiceName":"books-service"}]"#.utf8)
+        let books = Array(
+            #"[{"Node":"web-01","CheckID":"service:books-1","Name":"books","Status":"critical","ServiceID":"books-1","ServiceName":"books-service"}]"#.utf8)
         let withDefault = Self.kvConfig("{kv:services/{service}/color|blue}")
         try s.heal(withDefault, Self.empty)
         let present = try s.heal(withDefault, books, arguments: ["run", "--no-state"])
@@ -185,12 +190,14 @@ import TestSupport
         let s = try Scenario()
         let secret = "9d1c6b2e-token-\(UUID().uuidString)"
         s.consul.enableACL(defaultAllow: false)
-        _ = s.consul.addToken(secret, rules: .init(keyPrefix: ["services/": .read], nodePrefix: ["": .read], servicePrefix: ["": .read], agentPrefix: ["": .write]))
+        _ = s.consul.addToken(
+            secret, rules: .init(keyPrefix: ["services/": .read], nodePrefix: ["": .read], servicePrefix: ["": .read], agentPrefix: ["": .write]))
         let tokenFile = s.directory.appendingPathComponent("consul.token")
         try Data((secret + "\n").utf8).write(to: tokenFile)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: tokenFile.path)
         let envFile = s.directory.appendingPathComponent("child-env.txt").path
-        let config = #"{"consul":{"tokenFile":"\#(tokenFile.path)"},"selfCheck":{"id":"consul-heal-e2e","ttl":"1h"},"routes":[{"actions":[{"type":"redeploy","command":["/bin/sh","-c","env >> \#(envFile); echo \"$1\" >> \"$OUT\"; cat >/dev/null","redeploy","{service}"]}]}]}"#
+        let config =
+            #"{"consul":{"tokenFile":"\#(tokenFile.path)"},"selfCheck":{"id":"consul-heal-e2e","ttl":"1h"},"routes":[{"actions":[{"type":"redeploy","command":["/bin/sh","-c","env >> \#(envFile); echo \"$1\" >> \"$OUT\"; cat >/dev/null","redeploy","{service}"]}]}]}"#
         try s.heal(config, Self.empty)
         let result = try s.heal(config, s.payload("critical"), environment: ["CONSUL_HTTP_TOKEN": secret])
         #expect(result.exitCode == 0, "\(result.stderr)")
@@ -205,7 +212,8 @@ import TestSupport
             #expect(!text.contains(secret), "\(file)")
         }
         // Without the token: a readable 403 cause, the token still nowhere.
-        let denied = try s.heal(#"{"routes":[{"actions":[{"type":"log"}]}]}"#, s.payload("critical"), arguments: ["run", "--no-state"], environment: ["CONSUL_HTTP_TOKEN": ""])
+        let denied = try s.heal(
+            #"{"routes":[{"actions":[{"type":"log"}]}]}"#, s.payload("critical"), arguments: ["run", "--no-state"], environment: ["CONSUL_HTTP_TOKEN": ""])
         #expect(denied.exitCode == 75)
         #expect(denied.stderr.contains("node:read"), "\(denied.stderr)")
     }
@@ -215,7 +223,9 @@ import TestSupport
         func config(_ exit: Int) -> String {
             #"{"selfCheck":{"id":"consul-heal-e2e","ttl":"1h"},"routes":[{"actions":[{"type":"redeploy","command":["/bin/sh","-c","cat >/dev/null; exit \#(exit)"]}]}]}"#
         }
-        let web = Array(#"[{"Node":"web-01","CheckID":"service:web","Name":"web","Status":"critical","ServiceID":"web","ServiceName":"web"},{"Node":"handler-01","CheckID":"consul-heal-e2e","Name":"self","Status":"critical","ServiceID":"","ServiceName":""}]"#.utf8)
+        let web = Array(
+            #"[{"Node":"web-01","CheckID":"service:web","Name":"web","Status":"critical","ServiceID":"web","ServiceName":"web"},{"Node":"handler-01","CheckID":"consul-heal-e2e","Name":"self","Status":"critical","ServiceID":"","ServiceName":""}]"#
+                .utf8)
         let passing = try s.heal(config(0), web, arguments: ["run", "--no-state"])
         #expect(passing.exitCode == 0, "\(passing.stderr)")
         #expect(passing.stderr.contains("self check consul-heal-e2e: passing: all handled"))
@@ -242,14 +252,21 @@ import TestSupport
         s.consul.putKey("services/books-service/color", "green")
         let payload = s.directory.appendingPathComponent("critical.json")
         try Data(s.payload("critical")).write(to: payload)
-        let config = #"{"routes":[{"actions":[{"type":"jenkins","url":"http://127.0.0.1:9","job":"deploy/{service}","params":{"COLOR":"{kv:services/{service}/color|blue}","CAUSE":"{cause}"}}]}]}"#
+        let config =
+            #"{"routes":[{"actions":[{"type":"jenkins","url":"http://127.0.0.1:9","job":"deploy/{service}","params":{"COLOR":"{kv:services/{service}/color|blue}","CAUSE":"{cause}"}}]}]}"#
         // A running watch (one delivery seen), so that explain decides `act` as the next run would.
         try s.heal(config, Self.empty)
         let result = try s.heal(config, [], arguments: ["explain", payload.path])
         #expect(result.exitCode == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.contains { $0.contains("serfHealth") && $0.contains("node-down") && $0.contains("its services are redeployed elsewhere: books-service (books-1), web") })
-        #expect(lines.contains { $0.contains("node-down:books-service") && $0.contains("act") && $0.contains("jenkins deploy/books-service CAUSE=node-down COLOR=green") }, "\(result.stdout)")
+        #expect(
+            lines.contains {
+                $0.contains("serfHealth") && $0.contains("node-down") && $0.contains("its services are redeployed elsewhere: books-service (books-1), web")
+            })
+        #expect(
+            lines.contains {
+                $0.contains("node-down:books-service") && $0.contains("act") && $0.contains("jenkins deploy/books-service CAUSE=node-down COLOR=green")
+            }, "\(result.stdout)")
         #expect(lines.contains { $0.contains("node-down:web") && $0.contains("COLOR=blue") })
         #expect(!lines.contains { $0.contains("node-down:consul") })
         #expect(s.redeploys.isEmpty)

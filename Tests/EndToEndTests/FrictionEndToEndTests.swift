@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// A new operator's first hour (issue 11): each friction point, through the real executables.
 @Suite struct FrictionEndToEndTests {
@@ -11,7 +10,9 @@ import TestSupport
         return url
     }
 
-    static func config(in dir: URL, _ text: String = #"{"watch":"w","routes":[{"name":"all","actions":[{"type":"redeploy","command":["true"]}]}]}"#) throws -> String {
+    static func config(in dir: URL, _ text: String = #"{"watch":"w","routes":[{"name":"all","actions":[{"type":"redeploy","command":["true"]}]}]}"#) throws
+        -> String
+    {
         let url = dir.appendingPathComponent("config.json")
         try Data(text.utf8).write(to: url)
         return url.path
@@ -53,18 +54,22 @@ import TestSupport
         func decision(_ result: ExecutableResult) -> String? {
             result.stdout.split(separator: "\n").dropFirst().first.map { $0.split(separator: " ", omittingEmptySubsequences: true)[4] }.map(String.init)
         }
-        let fresh = try ExecutableHarness.run("consul-heal", arguments: ["explain", "--config", config, "--state-dir", state, critical], stdin: [], environment: ["CONSUL_INDEX": "10"])
+        let fresh = try ExecutableHarness.run(
+            "consul-heal", arguments: ["explain", "--config", config, "--state-dir", state, critical], stdin: [], environment: ["CONSUL_INDEX": "10"])
         #expect(fresh.exitCode == 0, "\(fresh.stderr)")
         #expect(decision(fresh) == "baseline", "\(fresh.stdout)")
         #expect(fresh.stderr.contains("assuming an empty state"), "\(fresh.stderr)")
         // The first delivery, all passing: it sets the baseline.
         let first = try ExecutableHarness.run(
-            "consul-heal", arguments: ["--config", config, "--state-dir", state], stdin: Fixtures.bytes("checks-all-passing.json"), environment: ["CONSUL_INDEX": "10"])
+            "consul-heal", arguments: ["--config", config, "--state-dir", state], stdin: Fixtures.bytes("checks-all-passing.json"),
+            environment: ["CONSUL_INDEX": "10"])
         #expect(first.exitCode == 0, "\(first.stderr)")
-        let same = try ExecutableHarness.run("consul-heal", arguments: ["explain", "--config", config, "--state-dir", state, critical], stdin: [], environment: ["CONSUL_INDEX": "10"])
+        let same = try ExecutableHarness.run(
+            "consul-heal", arguments: ["explain", "--config", config, "--state-dir", state, critical], stdin: [], environment: ["CONSUL_INDEX": "10"])
         #expect(decision(same) == "baseline", "index 10 did not advance: \(same.stdout)")
         #expect(same.stderr.contains("reading the state in"), "\(same.stderr)")
-        let advanced = try ExecutableHarness.run("consul-heal", arguments: ["explain", "--config", config, "--state-dir", state, critical], stdin: [], environment: ["CONSUL_INDEX": "11"])
+        let advanced = try ExecutableHarness.run(
+            "consul-heal", arguments: ["explain", "--config", config, "--state-dir", state, critical], stdin: [], environment: ["CONSUL_INDEX": "11"])
         #expect(decision(advanced) == "act", "\(advanced.stdout)")
         // And the run decides the same.
         let journal = dir.appendingPathComponent("journal.jsonl").path
@@ -81,7 +86,10 @@ import TestSupport
         #expect(bare.stderr.contains("'30s' for seconds"), "\(bare.stderr)")
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let config = try Self.config(in: dir, #"{"timeout":"1m30s","defaults":{"cooldown":"1h30m"},"routes":[{"name":"all","actions":[{"type":"redeploy","command":["true"],"timeout":"500ms"}]}]}"#)
+        let config = try Self.config(
+            in: dir,
+            #"{"timeout":"1m30s","defaults":{"cooldown":"1h30m"},"routes":[{"name":"all","actions":[{"type":"redeploy","command":["true"],"timeout":"500ms"}]}]}"#
+        )
         let check = try ExecutableHarness.run("consul-heal", arguments: ["check-config", "--config", config], stdin: [])
         #expect(check.exitCode == 0, "\(check.stderr)")
     }
@@ -89,7 +97,8 @@ import TestSupport
     /// As jq: every good file printed, every bad one reported, the worst status.
     @Test func consulCriticalReportsEachFile() throws {
         let result = try ExecutableHarness.run(
-            "consul-critical", arguments: ["--format", "names", Fixtures.url("checks-state-critical-one.json").path, Fixtures.url("key.json").path, "/nonexistent/x.json"],
+            "consul-critical",
+            arguments: ["--format", "names", Fixtures.url("checks-state-critical-one.json").path, Fixtures.url("key.json").path, "/nonexistent/x.json"],
             stdin: [])
         #expect(result.stdout == "web\n", "\(result.stdout)")
         #expect(result.stderr.contains("key.json"), "\(result.stderr)")
@@ -116,7 +125,8 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: state.path))
         // With an existing state, the dry run reads it and leaves it byte for byte, lock included.
         let real = try ExecutableHarness.run(
-            "consul-heal", arguments: ["--config", config, "--state-dir", state.path], stdin: Fixtures.bytes("checks-all-passing.json"), environment: ["CONSUL_INDEX": "5"])
+            "consul-heal", arguments: ["--config", config, "--state-dir", state.path], stdin: Fixtures.bytes("checks-all-passing.json"),
+            environment: ["CONSUL_INDEX": "5"])
         #expect(real.exitCode == 0, "\(real.stderr)")
         try FileManager.default.removeItem(atPath: state.appendingPathComponent("state.lock").path)
         let before = try Data(contentsOf: state.appendingPathComponent("state.json"))
@@ -143,7 +153,10 @@ import TestSupport
         let check = try ExecutableHarness.run("consul-heal", arguments: ["check-config", "--config", config], stdin: [])
         #expect(check.exitCode == 0, "\(check.stderr)")
         let explain = try ExecutableHarness.run(
-            "consul-heal", arguments: ["explain", "--config", config, "--state-dir", dir.appendingPathComponent("none").path, Fixtures.url("checks-state-critical-one.json").path],
+            "consul-heal",
+            arguments: [
+                "explain", "--config", config, "--state-dir", dir.appendingPathComponent("none").path, Fixtures.url("checks-state-critical-one.json").path,
+            ],
             stdin: [])
         #expect(explain.exitCode == 0, "\(explain.stderr)")
         #expect(explain.stdout.contains("baseline") && explain.stderr.contains("assuming an empty state"))

@@ -1,16 +1,17 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// `consul-heal serve`: the `handler_type: "http"` door, fed the bytes a Consul agent's Go HTTP
 /// client sends (the recorded request in http-handler-request.txt, and requests of its shape).
 @Suite struct HTTPHandlerEndToEndTests {
-    static let handlers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("handlers")
+    static let handlers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("handlers")
 
     /// A request as Go's client writes it for a watch POST.
     static func request(index: String, body: [UInt8], method: String = "POST") -> [UInt8] {
-        Array("""
+        Array(
+            """
             \(method) /hooks/consul/critical HTTP/1.1\r
             Host: 127.0.0.1:8088\r
             User-Agent: Go-http-client/1.1\r
@@ -39,8 +40,10 @@ import TestSupport
 
         let process = Process()
         process.executableURL = try ExecutableHarness.productURL("consul-heal")
-        process.arguments = ["serve", "--config", Self.handlers.appendingPathComponent("demo-config.json").path,
-                             "--state-dir", dir.appendingPathComponent("state").path, "--listen", "127.0.0.1:0"]
+        process.arguments = [
+            "serve", "--config", Self.handlers.appendingPathComponent("demo-config.json").path,
+            "--state-dir", dir.appendingPathComponent("state").path, "--listen", "127.0.0.1:0",
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["DEMO_OUT"] = out
         process.environment = environment
@@ -76,7 +79,10 @@ import TestSupport
         let garbage = try Self.exchange(Self.request(index: "48500", body: Array("[{\"Node\":".utf8)), port: port)
         #expect(garbage.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
         #expect(garbage.contains("truncated JSON"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("state/dead-letter").path).contains { $0.hasSuffix("-48500-") == false && $0.contains("-48500-") })
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("state/dead-letter").path).contains {
+                $0.hasSuffix("-48500-") == false && $0.contains("-48500-")
+            })
         // Still serving after all that.
         let last = try Self.exchange(Self.request(index: "48600", body: Fixtures.bytes("checks-empty.json")), port: port)
         #expect(last.hasPrefix("HTTP/1.1 200 OK\r\n"))

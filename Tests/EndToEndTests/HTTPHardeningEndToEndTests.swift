@@ -1,8 +1,7 @@
 import Foundation
 import Synchronization
-import Testing
-
 import TestSupport
+import Testing
 
 /// `consul-heal serve` under clients that are slow, idle or too large (issue 7, items 1 and 5):
 /// the real executable on port 0, with deliveries shaped as a Consul agent's.
@@ -18,8 +17,11 @@ import TestSupport
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             process.executableURL = try ExecutableHarness.productURL("consul-heal")
-            process.arguments = ["serve", "--config", HTTPHandlerEndToEndTests.handlers.appendingPathComponent("demo-config.json").path,
-                                 "--state-dir", directory.appendingPathComponent("state").path, "--listen", "127.0.0.1:0"] + extra
+            process.arguments =
+                [
+                    "serve", "--config", HTTPHandlerEndToEndTests.handlers.appendingPathComponent("demo-config.json").path,
+                    "--state-dir", directory.appendingPathComponent("state").path, "--listen", "127.0.0.1:0",
+                ] + extra
             var environment = ProcessInfo.processInfo.environment
             environment["DEMO_OUT"] = directory.appendingPathComponent("redeploys.txt").path
             process.environment = environment
@@ -73,7 +75,10 @@ import TestSupport
         Thread.sleep(forTimeInterval: 1.5)  // all of them accepted (a one-at-a-time server is now stuck on the first)
 
         // Real deliveries are answered as if nobody else were connected.
-        let deliveries: [(Int, [UInt8])] = [(48102, Fixtures.bytes("checks-empty.json")), (48391, Fixtures.bytes("checks-state-critical-one.json")), (48402, Fixtures.bytes("checks-empty.json"))]
+        let deliveries: [(Int, [UInt8])] = [
+            (48102, Fixtures.bytes("checks-empty.json")), (48391, Fixtures.bytes("checks-state-critical-one.json")),
+            (48402, Fixtures.bytes("checks-empty.json")),
+        ]
         for (index, payload) in deliveries {
             let started = Date()
             let answer = try LoopbackHTTPClient.exchange(Self.post(index: index, body: payload), port: serve.port, timeout: 8)
@@ -89,7 +94,9 @@ import TestSupport
         #expect(dripped.contains(#"{"error":"request not received whole within 10 s"}"#))
         #expect(idle[0].readToEnd(timeout: 5).hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
         // Still serving.
-        #expect(try LoopbackHTTPClient.exchange(Self.post(index: 48500, body: Fixtures.bytes("checks-empty.json")), port: serve.port).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(
+            try LoopbackHTTPClient.exchange(Self.post(index: 48500, body: Fixtures.bytes("checks-empty.json")), port: serve.port).hasPrefix(
+                "HTTP/1.1 200 OK\r\n"))
     }
 
     @Test func aGigabytePostIs413WithoutSpendingMemoryOnIt() throws {
@@ -111,7 +118,8 @@ import TestSupport
         let peak = serve.peakMemory
         #expect(peak - baseline < 64 << 20, "peak \(peak >> 20) MiB after \(sent >> 20) MiB sent")
         #expect(!FileManager.default.fileExists(atPath: serve.directory.appendingPathComponent("state/dead-letter").path))
-        #expect(try LoopbackHTTPClient.exchange(Self.post(index: 10, body: Fixtures.bytes("checks-empty.json")), port: serve.port).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(
+            try LoopbackHTTPClient.exchange(Self.post(index: 10, body: Fixtures.bytes("checks-empty.json")), port: serve.port).hasPrefix("HTTP/1.1 200 OK\r\n"))
     }
 
     @Test func maxBodySetsTheLimit() throws {
@@ -121,7 +129,8 @@ import TestSupport
         let answer = try LoopbackHTTPClient.exchange(Self.post(index: 11, body: recorded), port: serve.port)
         #expect(answer.hasPrefix("HTTP/1.1 413 Content Too Large\r\n"), "\(answer.debugDescription)")
         #expect(answer.contains(#"{"error":"request body larger than 512 bytes"}"#))
-        #expect(try LoopbackHTTPClient.exchange(Self.post(index: 12, body: Fixtures.bytes("checks-empty.json")), port: serve.port).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(
+            try LoopbackHTTPClient.exchange(Self.post(index: 12, body: Fixtures.bytes("checks-empty.json")), port: serve.port).hasPrefix("HTTP/1.1 200 OK\r\n"))
 
         for bad in ["0", "2G", "64X", "-1", "99999999999999999999"] {
             let result = try ExecutableHarness.run(

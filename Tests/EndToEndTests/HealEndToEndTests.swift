@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// consul-heal through the real executable: configuration, explain, replay, ladders, status.
 @Suite struct HealEndToEndTests {
@@ -15,7 +14,8 @@ import TestSupport
     }
 
     @Test func checkConfigAcceptsTheShippedConfigurationAndNamesThePathOfAnError() throws {
-        let ok = try ExecutableHarness.run("consul-heal", arguments: ["check-config", "--config", Self.handlers.appendingPathComponent("consul-heal.json").path], stdin: [])
+        let ok = try ExecutableHarness.run(
+            "consul-heal", arguments: ["check-config", "--config", Self.handlers.appendingPathComponent("consul-heal.json").path], stdin: [])
         #expect(ok.exitCode == 0)
         #expect(ok.stdout.contains("OK, 2 route(s): books (match: log → jenkins → redeploy → external!)"))
         let dir = try Self.scratch()
@@ -50,9 +50,11 @@ import TestSupport
     ]
 
     @Test func explainGivesTheExpectedDecisionForEveryFixture() throws {
-        let fixtures = Set(Self.expectations.map(\.fixture)) .sorted()
+        let fixtures = Set(Self.expectations.map(\.fixture)).sorted()
         let result = try ExecutableHarness.run(
-            "consul-heal", arguments: ["explain", "--config", Self.handlers.appendingPathComponent("consul-heal.json").path, "--fresh"] + fixtures.map { Fixtures.url($0).path },
+            "consul-heal",
+            arguments: ["explain", "--config", Self.handlers.appendingPathComponent("consul-heal.json").path, "--fresh"]
+                + fixtures.map { Fixtures.url($0).path },
             stdin: [])
         #expect(result.exitCode == 0, "\(result.stderr)")
         let rows = result.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
@@ -63,7 +65,8 @@ import TestSupport
         }
         // Payloads without health checks are explained, not failed.
         let other = try ExecutableHarness.run(
-            "consul-heal", arguments: ["explain", "--config", Self.handlers.appendingPathComponent("consul-heal.json").path, "--fresh"]
+            "consul-heal",
+            arguments: ["explain", "--config", Self.handlers.appendingPathComponent("consul-heal.json").path, "--fresh"]
                 + ["key.json", "event.json", "nodes.json", "services.json", "checks-empty.json", "service-empty.json"].map { Fixtures.url($0).path },
             stdin: [])
         #expect(other.exitCode == 0)
@@ -73,7 +76,10 @@ import TestSupport
 
     @Test func replayOfTheRecordedDemoIncident() throws {
         let result = try ExecutableHarness.run(
-            "consul-heal", arguments: ["replay", "--config", Self.handlers.appendingPathComponent("demo-config.json").path, Self.handlers.appendingPathComponent("demo").path],
+            "consul-heal",
+            arguments: [
+                "replay", "--config", Self.handlers.appendingPathComponent("demo-config.json").path, Self.handlers.appendingPathComponent("demo").path,
+            ],
             stdin: [])
         #expect(result.exitCode == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
@@ -90,7 +96,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out").path
         let config = dir.appendingPathComponent("config.json")
-        try Data(#"""
+        try Data(
+            #"""
             {"watch":"t","timeout":"20s","defaults":{"onStart":"act"},
              "routes":[{"name":"web","match":{"service":["web"]},"actions":[
                 {"type":"log","file":"\#(dir.path)/watchers.log"},
@@ -100,10 +107,14 @@ import TestSupport
               {"name":"rest","actions":[
                 {"type":"redeploy","command":["sh","-c","echo only $1 >> \"$OUT\"; exit 2","x","{service}"]},
                 {"type":"external","command":["sh","-c","echo \"page $1: $CONSUL_ALERT\" >> \"$OUT\"","x","{service}"],"escalation":true}]}]}
-            """#.utf8).write(to: config)
+            """#.utf8
+        ).write(to: config)
         let payload = Payloads.checks([Payloads.service("web"), Payloads.service("api", node: "api-01")])
         let result = try ExecutableHarness.run(
-            "consul-heal", arguments: ["--config", config.path, "--state-dir", dir.appendingPathComponent("state").path, "--journal", dir.appendingPathComponent("journal.jsonl").path],
+            "consul-heal",
+            arguments: [
+                "--config", config.path, "--state-dir", dir.appendingPathComponent("state").path, "--journal", dir.appendingPathComponent("journal.jsonl").path,
+            ],
             stdin: payload, environment: ["CONSUL_INDEX": "10", "OUT": out])
         #expect(result.exitCode == 75, "api's only rung failed: \(result.stderr)")
         let lines = Set(try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init))
@@ -112,7 +123,8 @@ import TestSupport
         #expect(journal.contains(#""event":"delivery""#))
         #expect(journal.contains(#""incident":"service:web","target":"web","decision":"act""#))
         #expect(try String(contentsOfFile: dir.appendingPathComponent("watchers.log").path, encoding: .utf8).contains(#""service":"web""#))
-        let status = try ExecutableHarness.run("consul-heal", arguments: ["status", "--config", config.path, "--state-dir", dir.appendingPathComponent("state").path], stdin: [])
+        let status = try ExecutableHarness.run(
+            "consul-heal", arguments: ["status", "--config", config.path, "--state-dir", dir.appendingPathComponent("state").path], stdin: [])
         #expect(status.exitCode == 0)
         #expect(status.stdout.contains("watch t: 1 deliveries"))
         #expect(status.stdout.contains("failing (acted)"))
@@ -124,7 +136,8 @@ import TestSupport
         let record = dir.appendingPathComponent("recorded").path
         for (index, fixture) in [(7, "checks-empty.json"), (8, "checks-state-critical-one.json")] {
             let result = try ExecutableHarness.run(
-                "consul-heal", arguments: ["--config", Self.handlers.appendingPathComponent("demo-config.json").path, "--no-state", "--dry-run", "--record", record],
+                "consul-heal",
+                arguments: ["--config", Self.handlers.appendingPathComponent("demo-config.json").path, "--no-state", "--dry-run", "--record", record],
                 stdin: Fixtures.bytes(fixture), environment: ["CONSUL_INDEX": String(index)])
             #expect(result.exitCode == 0, "\(result.stderr)")
         }
@@ -132,7 +145,8 @@ import TestSupport
         #expect(files.count == 2)
         #expect(files[1].hasSuffix("-8.json"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: record + "/" + files[1])) == Data(Fixtures.bytes("checks-state-critical-one.json")))
-        let replay = try ExecutableHarness.run("consul-heal", arguments: ["replay", "--config", Self.handlers.appendingPathComponent("demo-config.json").path, record], stdin: [])
+        let replay = try ExecutableHarness.run(
+            "consul-heal", arguments: ["replay", "--config", Self.handlers.appendingPathComponent("demo-config.json").path, record], stdin: [])
         #expect(replay.stdout.contains("index 8"))
         #expect(replay.stdout.contains("web: became critical: remediating"))
     }

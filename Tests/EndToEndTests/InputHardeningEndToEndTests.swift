@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// Issue 7, items 4, 7 and 9: secrets in URLs and in children's environments, malformed URLs at
 /// start-up, and control characters from payloads, through the real executables.
@@ -77,11 +76,13 @@ import TestSupport
 
         let config = dir.appendingPathComponent("config.json")
         let external = dir.appendingPathComponent("external-env").path
-        try Data(#"""
+        try Data(
+            #"""
             {"defaults":{"onStart":"act"},"routes":[{"name":"all","actions":[
               {"type":"redeploy","command":["sh","-c","env > \"$OUT\"; exit 1"]},
               {"type":"external","escalation":true,"command":["sh","-c","env > \"$OUT.x\""]}]}]}
-            """#.utf8).write(to: config)
+            """#.utf8
+        ).write(to: config)
         let heal = try ExecutableHarness.run(
             "consul-heal", arguments: ["--config", config.path, "--no-state"], stdin: Self.critical,
             environment: secrets.merging(["OUT": external]) { a, _ in a })
@@ -137,7 +138,8 @@ import TestSupport
         #expect(explain.exitCode == 0, "\(explain.stderr)")
         #expect(explain.stdout.split(separator: "\n").count == 2, "\(explain.stdout)")
         let state = dir.appendingPathComponent("state").path
-        let run = try ExecutableHarness.run("consul-heal", arguments: ["--config", config.path, "--state-dir", state], stdin: Data(contentsOf: payloadFile).map { $0 })
+        let run = try ExecutableHarness.run(
+            "consul-heal", arguments: ["--config", config.path, "--state-dir", state], stdin: Data(contentsOf: payloadFile).map { $0 })
         #expect(run.exitCode == 0, "\(run.stderr)")
         let status = try ExecutableHarness.run("consul-heal", arguments: ["status", "--config", config.path, "--state-dir", state], stdin: [])
         #expect(status.exitCode == 0, "\(status.stderr)")

@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// consul-jenkins, run as a Consul agent runs it, against the loopback fake Jenkins that
 /// follows jenkins.md §9 (the acceptance scenarios of §9.5, through the real executable).
@@ -9,7 +8,9 @@ import TestSupport
     static let token = "11aabbccddeeff00112233445566778899"
     static let password = "correct horse battery staple"
 
-    static func jenkins(jobs: [FakeJenkins.Job], clock: FakeJenkins.ClockMode = .manual, csrf: Bool = true, anonymous: FakeJenkins.Permissions = .init()) throws -> FakeJenkins {
+    static func jenkins(jobs: [FakeJenkins.Job], clock: FakeJenkins.ClockMode = .manual, csrf: Bool = true, anonymous: FakeJenkins.Permissions = .init()) throws
+        -> FakeJenkins
+    {
         var configuration = FakeJenkins.Configuration(
             users: [FakeJenkins.User("consul-bot", password: password, apiTokens: [token])], anonymous: anonymous, jobs: jobs, csrfEnabled: csrf, clock: clock)
         configuration.executors = 2
@@ -34,9 +35,12 @@ import TestSupport
     // §9.5 (1): API token, a folder job with parameters, no crumb → 201; --wait follows it to FAILURE.
     @Test(arguments: [false, true])
     func apiTokenTriggersAFolderJobWithParametersAndWaitsForTheResult(viaShell: Bool) throws {
-        let fake = try Self.jenkins(jobs: [.init("a/web", parameters: [.init("CHECK"), .init("NODE", default: "?")], quietPeriod: 5, script: [.init(.failure, durationMs: 3000)])], clock: .scaled(1000))
+        let fake = try Self.jenkins(
+            jobs: [.init("a/web", parameters: [.init("CHECK"), .init("NODE", default: "?")], quietPeriod: 5, script: [.init(.failure, durationMs: 3000)])],
+            clock: .scaled(1000))
         defer { fake.stop() }
-        let result = try Self.run(fake, ["--job", "a/{service}", "--param", "CHECK={checkID}", "--param", "NODE={node}", "--wait", "--poll-interval", "50ms"], viaShell: viaShell)
+        let result = try Self.run(
+            fake, ["--job", "a/{service}", "--param", "CHECK={checkID}", "--param", "NODE={node}", "--wait", "--poll-interval", "50ms"], viaShell: viaShell)
         #expect(result.exitCode == 75, "\(result.stderr)")
         #expect(result.stderr.contains("web: jenkins failed: build #1 of a/web ended FAILURE"))
         let trigger = try #require(Self.triggers(fake).first)

@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// Issue 7, item 11: a Go nil slice (`null`) from an old agent, and names that differ only in
 /// Unicode normalization, through the real executables.
@@ -24,11 +23,13 @@ import TestSupport
         try Data(#"{"defaults":{"onStart":"act"},"routes":[{"name":"all","actions":[{"type":"redeploy","command":["true"]}]}]}"#.utf8).write(to: config)
         let state = dir.appendingPathComponent("state").path
         let arguments = ["--config", config.path, "--state-dir", state]
-        let failing = try ExecutableHarness.run("consul-heal", arguments: arguments, stdin: Payloads.checks([Payloads.service("web")]), environment: ["CONSUL_INDEX": "10"], viaShell: viaShell)
+        let failing = try ExecutableHarness.run(
+            "consul-heal", arguments: arguments, stdin: Payloads.checks([Payloads.service("web")]), environment: ["CONSUL_INDEX": "10"], viaShell: viaShell)
         #expect(failing.exitCode == 0, "\(failing.stderr)")
         #expect(failing.stderr.contains("web: redeploy done"))
 
-        let null = try ExecutableHarness.run("consul-heal", arguments: arguments, stdin: Array("null\n".utf8), environment: ["CONSUL_INDEX": "11"], viaShell: viaShell)
+        let null = try ExecutableHarness.run(
+            "consul-heal", arguments: arguments, stdin: Array("null\n".utf8), environment: ["CONSUL_INDEX": "11"], viaShell: viaShell)
         #expect(null.exitCode == 0, "\(null.stderr)")
         #expect(null.stderr == "consul-heal: web: recovered: incident closed\n")
         let deadLetters = (try? FileManager.default.contentsOfDirectory(atPath: state + "/dead-letter")) ?? []
@@ -65,7 +66,10 @@ import TestSupport
         let out = dir.appendingPathComponent("argv").path
         let redeploy = try ExecutableHarness.run(
             "consul-redeploy",
-            arguments: ["--state-dir", dir.appendingPathComponent("state").path, "--on-start", "act", "--blast-radius", "off", "--concurrency", "1", "--", "/bin/sh", "-c", #"printf '%s|%s\0' "$1" "$CONSUL_INCIDENT" >> "$OUT"; cat >/dev/null"#, "sh", "{service}"],
+            arguments: [
+                "--state-dir", dir.appendingPathComponent("state").path, "--on-start", "act", "--blast-radius", "off", "--concurrency", "1", "--", "/bin/sh",
+                "-c", #"printf '%s|%s\0' "$1" "$CONSUL_INCIDENT" >> "$OUT"; cat >/dev/null"#, "sh", "{service}",
+            ],
             stdin: payload, environment: ["CONSUL_INDEX": "5", "OUT": out])
         #expect(redeploy.exitCode == 0, "\(redeploy.stderr)")
         let records = try Data(contentsOf: URL(fileURLWithPath: out)).split(separator: 0).map { Array($0) }
@@ -73,11 +77,13 @@ import TestSupport
 
         // Routes match byte for byte: only the NFC spelling takes the "nfc" route.
         let config = dir.appendingPathComponent("config.json")
-        try Data(#"""
+        try Data(
+            #"""
             {"defaults":{"onStart":"act"},"blastRadius":{"enabled":false},"routes":[
               {"name":"nfc","match":{"service":["\#(Self.nfc)"]},"actions":[{"type":"redeploy","command":["sh","-c","printf 'nfc:%s\\0' \"$1\" >> \"$OUT\"","x","{service}"]}]},
               {"name":"rest","actions":[{"type":"redeploy","command":["sh","-c","printf 'rest:%s\\0' \"$1\" >> \"$OUT\"","x","{service}"]}]}]}
-            """#.utf8).write(to: config)
+            """#.utf8
+        ).write(to: config)
         let routed = dir.appendingPathComponent("routed").path
         let heal = try ExecutableHarness.run("consul-heal", arguments: ["--config", config.path, "--no-state"], stdin: payload, environment: ["OUT": routed])
         #expect(heal.exitCode == 0, "\(heal.stderr)")

@@ -1,8 +1,7 @@
 import Foundation
 import Synchronization
-import Testing
-
 import TestSupport
+import Testing
 
 /// Webhooks and metrics through the real consul-heal, against a loopback receiver, delivery
 /// after delivery as a Consul agent runs it.
@@ -40,8 +39,11 @@ import TestSupport
         init(actions: String) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-e2e-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(#"{"watch": "web-critical", "stateDir": "\#(state)", "metrics": {"file": "\#(metrics)"}, "routes": [{"name": "all", "actions": \#(actions)}]}"#.utf8)
-                .write(to: URL(fileURLWithPath: config))
+            try Data(
+                #"{"watch": "web-critical", "stateDir": "\#(state)", "metrics": {"file": "\#(metrics)"}, "routes": [{"name": "all", "actions": \#(actions)}]}"#
+                    .utf8
+            )
+            .write(to: URL(fileURLWithPath: config))
         }
 
         deinit { try? FileManager.default.removeItem(at: directory) }
@@ -57,7 +59,8 @@ import TestSupport
         @discardableResult
         func deliver(_ payload: [UInt8], extra: [String] = []) throws -> ExecutableResult {
             index += 1
-            return try ExecutableHarness.run("consul-heal", arguments: ["--config", config] + extra, stdin: payload, environment: ["CONSUL_INDEX": String(index)])
+            return try ExecutableHarness.run(
+                "consul-heal", arguments: ["--config", config] + extra, stdin: payload, environment: ["CONSUL_INDEX": String(index)])
         }
 
         func parsedMetrics() throws -> [String: PrometheusExpositionParser.Family] {
@@ -76,7 +79,8 @@ import TestSupport
         let receiver = try Receiver()
         let probe = try Scenario(actions: "[]")
         let key = try probe.secret("pd-routing-key", "R0UTINGKEY0123456789")
-        let s = try Scenario(actions: #"[{"type": "webhook", "preset": "pagerduty", "url": "\#(receiver.url)", "routingKeyFile": "\#(key)", "on": ["act", "resolved"]}]"#)
+        let s = try Scenario(
+            actions: #"[{"type": "webhook", "preset": "pagerduty", "url": "\#(receiver.url)", "routingKeyFile": "\#(key)", "on": ["act", "resolved"]}]"#)
         var outputs: [ExecutableResult] = []
         outputs.append(try s.deliver(Self.empty))  // baseline
         #expect(try s.metric("consul_handlers_open_incidents") == 0)
@@ -123,10 +127,11 @@ import TestSupport
         let receiver = try Receiver(status: 200)
         let probe = try Scenario(actions: "[]")
         let auth = try probe.secret("auth", "Bearer s3cr3t-t0ken")
-        let s = try Scenario(actions: #"""
-            [{"type": "webhook", "url": "\#(receiver.url)", "headerFiles": {"Authorization": "\#(auth)"}},
-             {"type": "webhook", "preset": "slack", "url": "\#(receiver.url)", "on": ["resolved"]}]
-            """#)
+        let s = try Scenario(
+            actions: #"""
+                [{"type": "webhook", "url": "\#(receiver.url)", "headerFiles": {"Authorization": "\#(auth)"}},
+                 {"type": "webhook", "preset": "slack", "url": "\#(receiver.url)", "on": ["resolved"]}]
+                """#)
         try s.deliver(Self.empty)
         let dry = try s.deliver(Self.webDown, extra: ["--dry-run"])
         #expect(dry.exitCode == 0)
@@ -192,7 +197,10 @@ import TestSupport
             (#"{"type": "webhook", "url": "http://x", "on": ["act"], "escalation": true}"#, "$.routes[0].actions[0].escalation: give either escalation or on"),
             (#"{"type": "webhook", "url": "http://u:p@x/"}"#, "$.routes[0].actions[0].url: must not carry credentials"),
             (#"{"type": "webhook", "url": "http://x", "body": {"a": "{password}"}}"#, "$.routes[0].actions[0].body: unknown placeholder {password}"),
-            (#"{"type": "webhook", "url": "http://x", "headerFiles": {"Content-Length": "/f"}}"#, "$.routes[0].actions[0].headerFiles.Content-Length: consul-heal sets"),
+            (
+                #"{"type": "webhook", "url": "http://x", "headerFiles": {"Content-Length": "/f"}}"#,
+                "$.routes[0].actions[0].headerFiles.Content-Length: consul-heal sets"
+            ),
         ]
         for (action, message) in cases {
             let s = try Scenario(actions: "[\(action)]")

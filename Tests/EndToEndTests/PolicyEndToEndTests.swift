@@ -1,8 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import HandlerKit
-import TestSupport
 
 /// The policy through the real executables, delivery after delivery, the way a Consul agent
 /// runs them: argv, CONSUL_INDEX, payload on stdin, a state directory shared between runs.
@@ -27,7 +27,9 @@ import TestSupport
         }
 
         @discardableResult
-        func deliver(_ payload: [UInt8], indexStep: UInt64 = 1, arguments: [String]? = nil, extra: [String] = [], environment: [String: String] = [:]) throws -> ExecutableResult {
+        func deliver(_ payload: [UInt8], indexStep: UInt64 = 1, arguments: [String]? = nil, extra: [String] = [], environment: [String: String] = [:]) throws
+            -> ExecutableResult
+        {
             index += indexStep
             var env = ["CONSUL_INDEX": String(index), "OUT": output]
             env.merge(environment) { $1 }
@@ -117,7 +119,8 @@ import TestSupport
         let web = Payloads.checks([Payloads.service("web")])
         try s.deliver(web)
         // web-02 dies: its service check is stale now.
-        let down = try s.deliver(Payloads.checks([Payloads.Check(node: "web-02", checkID: "serfHealth", output: "Agent not live or unreachable"), Payloads.service("web")]))
+        let down = try s.deliver(
+            Payloads.checks([Payloads.Check(node: "web-02", checkID: "serfHealth", output: "Agent not live or unreachable"), Payloads.service("web")]))
         #expect(down.stderr.contains("its node web-02 is down"))
         #expect(try s.stateFile().targets["service:web"]?.failing == true)
         // The node is back, the service still failing: the same incident, not a new one.
@@ -268,6 +271,14 @@ import TestSupport
 final class Mutex32: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: [Int32] = []
-    func append(_ value: Int32) { lock.lock(); storage.append(value); lock.unlock() }
-    var values: [Int32] { lock.lock(); defer { lock.unlock() }; return storage }
+    func append(_ value: Int32) {
+        lock.lock()
+        storage.append(value)
+        lock.unlock()
+    }
+    var values: [Int32] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
 }

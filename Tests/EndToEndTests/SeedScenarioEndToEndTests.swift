@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import TestSupport
+import Testing
 
 /// The seed's scenario with the shipped handlers/consul-heal.json: books-service is redeployed
 /// by its Jenkins job with the live color from Consul KV, when its check fails and when its node dies.
@@ -36,9 +35,10 @@ import TestSupport
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seed-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let jenkins = try FakeJenkins(.init(
-            users: [FakeJenkins.User("consul-bot", password: "x", apiTokens: [Self.token])],
-            jobs: [.init("books-service", parameters: [.init("COLOR"), .init("CAUSE"), .init("NODE")], quietPeriod: 0)], clock: .manual))
+        let jenkins = try FakeJenkins(
+            .init(
+                users: [FakeJenkins.User("consul-bot", password: "x", apiTokens: [Self.token])],
+                jobs: [.init("books-service", parameters: [.init("COLOR"), .init("CAUSE"), .init("NODE")], quietPeriod: 0)], clock: .manual))
         defer { jenkins.stop() }
         let consul = FakeConsul()
         defer { consul.stop() }

@@ -1,8 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import HandlerKit
-import TestSupport
 
 /// `consul-heal silence | unsilence | reset | pause | resume` through the real executable,
 /// between deliveries the way a Consul agent makes them.
@@ -21,13 +21,16 @@ import TestSupport
         init(budget: String = #"{"max": 3, "window": "1h", "reset": "30m"}"#, flaky: Bool = false) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("silence-e2e-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let script = flaky ? #"cat >/dev/null; if [ -e \"$FLAG\" ]; then echo \"$1\" >> \"$OUT\"; else exit 75; fi"# : #"echo \"$1\" >> \"$OUT\"; cat >/dev/null"#
+            let script =
+                flaky ? #"cat >/dev/null; if [ -e \"$FLAG\" ]; then echo \"$1\" >> \"$OUT\"; else exit 75; fi"# : #"echo \"$1\" >> \"$OUT\"; cat >/dev/null"#
             let command = #"["/bin/sh", "-c", "\#(script)", "redeploy", "{service}"]"#
-            try Data(#"""
+            try Data(
+                #"""
                 {"watch": "books-critical", "stateDir": "\#(state)", "journal": {"file": "\#(journal)"},
                  "defaults": {"cooldown": "0s", "budget": \#(budget)},
                  "routes": [{"name": "all", "actions": [{"type": "redeploy", "command": \#(command)}]}]}
-                """#.utf8).write(to: URL(fileURLWithPath: config))
+                """#.utf8
+            ).write(to: URL(fileURLWithPath: config))
         }
 
         deinit { try? FileManager.default.removeItem(at: directory) }
@@ -35,13 +38,15 @@ import TestSupport
         @discardableResult
         func deliver(_ payload: [UInt8]) throws -> ExecutableResult {
             index += 1
-            return try ExecutableHarness.run("consul-heal", arguments: ["--config", config], stdin: payload, environment: ["CONSUL_INDEX": String(index), "OUT": output, "FLAG": flag])
+            return try ExecutableHarness.run(
+                "consul-heal", arguments: ["--config", config], stdin: payload, environment: ["CONSUL_INDEX": String(index), "OUT": output, "FLAG": flag])
         }
 
         /// An operator's command, run as user `alice`.
         @discardableResult
         func heal(_ arguments: [String]) throws -> ExecutableResult {
-            try ExecutableHarness.run("consul-heal", arguments: [arguments[0], "--config", config] + arguments.dropFirst(), stdin: [], environment: ["USER": "alice"])
+            try ExecutableHarness.run(
+                "consul-heal", arguments: [arguments[0], "--config", config] + arguments.dropFirst(), stdin: [], environment: ["USER": "alice"])
         }
 
         var redeploys: [String] {
@@ -83,7 +88,8 @@ import TestSupport
         #expect(decision["decision"] as? String == "silenced")
         #expect((decision["reason"] as? String)?.hasSuffix(": schema migration") == true)
         let journaled = try #require(s.journalRecords.first { $0["event"] as? String == "silence" })
-        #expect(journaled["by"] as? String == "alice" && journaled["target"] as? String == "service:books" && journaled["reason"] as? String == "schema migration")
+        #expect(
+            journaled["by"] as? String == "alice" && journaled["target"] as? String == "service:books" && journaled["reason"] as? String == "schema migration")
         #expect(try s.stateFile().targets["service:books"]?.remediations.isEmpty == true)
 
         let status = try s.heal(["status"])
@@ -117,7 +123,8 @@ import TestSupport
         try s.deliver(Self.booksDown)
         let lifted = try s.heal(["unsilence", "books", "--reason", "done early"])
         #expect(lifted.exitCode == 0, "\(lifted.stderr)")
-        #expect(s.journalRecords.contains { $0["event"] as? String == "unsilence" && $0["by"] as? String == "alice" && $0["reason"] as? String == "done early" })
+        #expect(
+            s.journalRecords.contains { $0["event"] as? String == "unsilence" && $0["by"] as? String == "alice" && $0["reason"] as? String == "done early" })
         try s.deliver(Self.booksDown)
         #expect(s.redeploys.isEmpty)
         try s.deliver(Self.empty)
@@ -143,7 +150,8 @@ import TestSupport
         #expect(reset.stdout.contains("reset service:books: circuit closed (open since "))
         let record = try #require(try s.stateFile().targets["service:books"])
         #expect(record.circuitOpenSince == nil && record.remediations.isEmpty)
-        #expect(s.journalRecords.contains { $0["event"] as? String == "reset" && $0["by"] as? String == "alice" && $0["reason"] as? String == "fixed the image" })
+        #expect(
+            s.journalRecords.contains { $0["event"] as? String == "reset" && $0["by"] as? String == "alice" && $0["reason"] as? String == "fixed the image" })
         try s.deliver(Self.empty)
         try s.deliver(Self.booksDown)
         #expect(s.redeploys == ["books", "books"])

@@ -1,8 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import HandlerKit
-import TestSupport
 
 /// The state directory and the files the handlers append to, against a hostile or failing
 /// environment, through the real executables (issue 7: items 2, 3, 6, 8, 9, 10).
@@ -73,7 +73,9 @@ import TestSupport
         let record = try #require(try s.stateFile().targets["service:web"])
         #expect(record.remediations.count == 2)
         #expect(record.claimedBy == nil)
-        #expect(try String(contentsOfFile: journal, encoding: .utf8).contains(#""decision":"act","reason":"previous actor pid \#(process.processIdentifier) did not record an outcome"#))
+        #expect(
+            try String(contentsOfFile: journal, encoding: .utf8).contains(
+                #""decision":"act","reason":"previous actor pid \#(process.processIdentifier) did not record an outcome"#))
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.state + "/spool").filter { $0.hasSuffix(".json") }.isEmpty)
         // And only once: the next delivery is a duplicate again.
         let again = try s.deliver(Payloads.checks([Payloads.service("web", output: "503 yet again")]), arguments: args, environment: env)
@@ -93,7 +95,8 @@ import TestSupport
         try Data(filler.utf8).write(to: URL(fileURLWithPath: journal))
         s.index += 1
         let executable = try ExecutableHarness.productURL("consul-redeploy").path
-        let command = (["ulimit", "-f", "8;", "exec", ExecutableHarness.shellQuote(executable)]
+        let command =
+            (["ulimit", "-f", "8;", "exec", ExecutableHarness.shellQuote(executable)]
             + s.redeploy(["--journal", journal]).map(ExecutableHarness.shellQuote)).joined(separator: " ")
         let result = try ExecutableHarness.runShell(
             command, stdin: Payloads.checks([Payloads.service("web")]), environment: ["CONSUL_INDEX": String(s.index), "OUT": s.output])
@@ -120,7 +123,10 @@ import TestSupport
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
         let journaled = try s.deliver(Payloads.checks([Payloads.service("web")]), extra: ["--journal", link])
         #expect(journaled.exitCode == 74)
-        #expect(journaled.stderr == "consul-redeploy: journal: cannot open \(link): it is a symbolic link (refused: files are appended to only where they are, never through a link)\n")
+        #expect(
+            journaled.stderr
+                == "consul-redeploy: journal: cannot open \(link): it is a symbolic link (refused: files are appended to only where they are, never through a link)\n"
+        )
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
 
         // A dangling link does not create its target either (consul-log --file).
@@ -210,7 +216,8 @@ import TestSupport
     @Test func aStateNumberTooLargeForAnIntegerMovesTheFileAsideInsteadOfCrashing() throws {
         let s = try Scenario()
         try s.deliver(Self.empty)
-        let crafted = #"{"version":1,"watches":{"consul-redeploy":{"lastIndex":1,"deliveries":1e300,"lastDelivery":1}},"targets":{"service:web":{"target":"web","watch":"consul-redeploy","failing":true,"acted":true,"lastActionAt":1e300,"deliveriesFailing":1e300}}}"#
+        let crafted =
+            #"{"version":1,"watches":{"consul-redeploy":{"lastIndex":1,"deliveries":1e300,"lastDelivery":1}},"targets":{"service:web":{"target":"web","watch":"consul-redeploy","failing":true,"acted":true,"lastActionAt":1e300,"deliveriesFailing":1e300}}}"#
         try Data(crafted.utf8).write(to: URL(fileURLWithPath: s.state + "/state.json"))
         let result = try s.deliver(Payloads.checks([Payloads.service("web")]))
         #expect(result.signal == nil)

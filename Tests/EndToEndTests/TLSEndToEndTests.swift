@@ -1,9 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
 
-import TestSupport
-
-let tlsToolsPresent = FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")
+let tlsToolsPresent =
+    FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")
     && ((try? ExecutableHarness.runShell("command -v python3").exitCode) == 0)
 
 /// https through the system's OpenSSL: a verified handshake against a server whose certificate
@@ -68,7 +68,8 @@ struct TLSEndToEndTests {
         #expect(untrusted.stderr.contains("certificate verification failed for localhost"))
 
         let wrongName = try ExecutableHarness.run(
-            "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://127.0.0.1:\(port)", "--ca-file", cert], stdin: payload, environment: environment)
+            "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://127.0.0.1:\(port)", "--ca-file", cert], stdin: payload,
+            environment: environment)
         #expect(wrongName.exitCode == 75)
         #expect(wrongName.stderr.contains("certificate verification failed for 127.0.0.1"))
     }

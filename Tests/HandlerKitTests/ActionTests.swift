@@ -9,9 +9,13 @@ import Testing
 /// log sink's formats.
 @Suite struct ActionTests {
     static func incident(_ service: String, node: String = "web-02") -> Incident {
-        Incident(groupBy: .service, checks: [SelectedCheck(
-            kind: .service, service: service, serviceID: service + "-1", node: node, checkID: "service:\(service)",
-            checkName: "Service '\(service)' check", status: .critical, output: "HTTP 503\n<html>", tags: ["v2"], consulIndex: 48391)])
+        Incident(
+            groupBy: .service,
+            checks: [
+                SelectedCheck(
+                    kind: .service, service: service, serviceID: service + "-1", node: node, checkID: "service:\(service)",
+                    checkName: "Service '\(service)' check", status: .critical, output: "HTTP 503\n<html>", tags: ["v2"], consulIndex: 48391)
+            ])
     }
 
     static let context = ActionContext(clock: SystemClock(), deadline: SystemClock().now() + 60)
@@ -21,14 +25,17 @@ import Testing
         func runner(_ termination: Termination, stderr: String = "", timedOut: Bool = false) -> ClosureProcessRunner {
             ClosureProcessRunner { request in
                 self.requests.withLock { $0.append(request) }
-                return SpawnResult(termination: termination, standardOutput: [], standardError: Array(stderr.utf8), outputBytesDiscarded: 0,
-                                   timedOut: timedOut, duration: 0.01, processID: 42)
+                return SpawnResult(
+                    termination: termination, standardOutput: [], standardError: Array(stderr.utf8), outputBytesDiscarded: 0,
+                    timedOut: timedOut, duration: 0.01, processID: 42)
             }
         }
     }
 
     func action(_ command: [String], runner: ClosureProcessRunner) throws -> CommandAction {
-        CommandAction(name: "redeploy", command: try command.map { try Template($0) }, runner: runner, baseEnvironment: ["PATH": "/usr/bin", "HOME": "/root"], timeout: 30)
+        CommandAction(
+            name: "redeploy", command: try command.map { try Template($0) }, runner: runner, baseEnvironment: ["PATH": "/usr/bin", "HOME": "/root"], timeout: 30
+        )
     }
 
     @Test func placeholdersAreSubstitutedInsideEachArgumentWithNoShell() throws {
@@ -56,14 +63,18 @@ import Testing
         #expect(request.environment["CONSUL_CAUSE"] == "check")
         #expect(request.environment["PATH"] == "/usr/bin")
         let json = String(decoding: request.standardInput, as: UTF8.self)
-        #expect(json == #"{"id":"service:web","groupBy":"service","target":"web","service":"web","serviceID":"web-1","node":"web-02","status":"critical","cause":"check","consulIndex":48391,"checks":[{"kind":"service","service":"web","serviceID":"web-1","node":"web-02","checkID":"service:web","checkName":"Service 'web' check","status":"critical","output":"HTTP 503\n<html>","notes":"","tags":["v2"],"consulIndex":48391}]}"# + "\n")
+        #expect(
+            json
+                == #"{"id":"service:web","groupBy":"service","target":"web","service":"web","serviceID":"web-1","node":"web-02","status":"critical","cause":"check","consulIndex":48391,"checks":[{"kind":"service","service":"web","serviceID":"web-1","node":"web-02","checkID":"service:web","checkName":"Service 'web' check","status":"critical","output":"HTTP 503\n<html>","notes":"","tags":["v2"],"consulIndex":48391}]}"#
+                + "\n")
         // The spool reads incidents back from this JSON.
         #expect(Incident(json: Array(json.utf8)) == Self.incident("web"))
     }
 
     @Test func exitStatusesBecomeOutcomes() throws {
         let recorder = Recorder()
-        let failed = try action(["x"], runner: recorder.runner(.exited(3), stderr: "deploy: image not found\n")).perform(Self.incident("web"), context: Self.context)
+        let failed = try action(["x"], runner: recorder.runner(.exited(3), stderr: "deploy: image not found\n")).perform(
+            Self.incident("web"), context: Self.context)
         #expect(failed == .failed(reason: "x: exit 3: deploy: image not found", retryable: false))
         let tempfail = try action(["x"], runner: recorder.runner(.exited(75))).perform(Self.incident("web"), context: Self.context)
         #expect(tempfail == .failed(reason: "x: exit 75", retryable: true))
@@ -91,9 +102,15 @@ import Testing
         var record = LogRecord.check(Self.incident("web").checks[0], time: 0)
         record.add("incident", "service:web")
         let jsonl = String(decoding: LogFormat.jsonl.render(record), as: UTF8.self)
-        #expect(jsonl == #"{"time":"1970-01-01T00:00:00.000Z","event":"check","consulIndex":48391,"kind":"service","service":"web","serviceID":"web-1","node":"web-02","checkID":"service:web","checkName":"Service 'web' check","status":"critical","output":"HTTP 503\n<html>","notes":"","tags":["v2"],"incident":"service:web"}"# + "\n")
+        #expect(
+            jsonl
+                == #"{"time":"1970-01-01T00:00:00.000Z","event":"check","consulIndex":48391,"kind":"service","service":"web","serviceID":"web-1","node":"web-02","checkID":"service:web","checkName":"Service 'web' check","status":"critical","output":"HTTP 503\n<html>","notes":"","tags":["v2"],"incident":"service:web"}"#
+                + "\n")
         let logfmt = String(decoding: LogFormat.logfmt.render(record), as: UTF8.self)
-        #expect(logfmt == #"time=1970-01-01T00:00:00.000Z event=check consulIndex=48391 kind=service service=web serviceID=web-1 node=web-02 checkID=service:web checkName="Service 'web' check" status=critical output="HTTP 503\n<html>" notes="" tags=v2 incident=service:web"# + "\n")
+        #expect(
+            logfmt
+                == #"time=1970-01-01T00:00:00.000Z event=check consulIndex=48391 kind=service service=web serviceID=web-1 node=web-02 checkID=service:web checkName="Service 'web' check" status=critical output="HTTP 503\n<html>" notes="" tags=v2 incident=service:web"#
+                + "\n")
         for format in LogFormat.allCases {
             #expect(LogFormat.allCases.count == 3)
             #expect(format.render(record).filter { $0 == 0x0A }.count == 1)

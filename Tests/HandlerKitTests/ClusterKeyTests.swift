@@ -10,7 +10,9 @@ import Testing
         for name in Self.hostile {
             let segment = ClusterKey.escape(name)
             #expect(!segment.isEmpty)
-            #expect(segment.utf8.allSatisfy { b in (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F }, "\(segment)")
+            #expect(
+                segment.utf8.allSatisfy { b in (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F },
+                "\(segment)")
             #expect(!segment.contains("/") && !segment.contains("%") && !segment.contains("."))
             #expect(ClusterKey.unescape(segment) == name)
         }
@@ -39,6 +41,13 @@ import Testing
         var c = a
         c.acted = false
         c.deliveriesFailing += 1
-        #expect(!ConsulStateBackend.sameForTheCluster(c, { var d = c; d.deliveriesFailing += 1; return d }()), "counts matter below the threshold")
+        #expect(
+            !ConsulStateBackend.sameForTheCluster(
+                c,
+                {
+                    var d = c
+                    d.deliveriesFailing += 1
+                    return d
+                }()), "counts matter below the threshold")
     }
 }

@@ -42,7 +42,9 @@ import Testing
         .success(HTTPResponse(status: code, headers: ["Content-Type": ["text/plain; charset=utf-8"]], body: Array(body.utf8)))
     }
 
-    func client(_ script: Script, clock: VirtualClock = VirtualClock(), token: String? = secret, address: ConsulAddress = .standard, attempts: Int = 4) -> ConsulClient {
+    func client(_ script: Script, clock: VirtualClock = VirtualClock(), token: String? = secret, address: ConsulAddress = .standard, attempts: Int = 4)
+        -> ConsulClient
+    {
         let settings = ConsulSettings(
             address: address, token: token.map { ConsulToken(secret: $0, source: "CONSUL_HTTP_TOKEN_FILE /etc/consul-heal/token") },
             timeout: 5, budget: 60, retry: RetryPolicy(attempts: attempts, baseDelay: 0.25, maximumDelay: 2, random: { 0.5 }))
@@ -52,7 +54,11 @@ import Testing
     // MARK: Request shapes and decoding
 
     @Test func agentSelfSendsTheTokenAsAHeaderOnlyAndReadsNodeAndDatacenter() throws {
-        let script = Script([Self.ok(#"{"Config":{"Datacenter":"dc1","NodeName":"web-02","NodeID":"b3c1","Revision":"x","Server":false,"Version":"1.20.2"},"DebugConfig":{"Bootstrap":false},"Coord":{"Vec":[0,0]},"Member":{"Name":"web-02","Addr":"10.0.1.12","Port":8301,"Tags":{"dc":"dc1"},"Status":1},"Stats":{},"Meta":{"consul-network-segment":""}}"#)])
+        let script = Script([
+            Self.ok(
+                #"{"Config":{"Datacenter":"dc1","NodeName":"web-02","NodeID":"b3c1","Revision":"x","Server":false,"Version":"1.20.2"},"DebugConfig":{"Bootstrap":false},"Coord":{"Vec":[0,0]},"Member":{"Name":"web-02","Addr":"10.0.1.12","Port":8301,"Tags":{"dc":"dc1"},"Status":1},"Stats":{},"Meta":{"consul-network-segment":""}}"#
+            )
+        ])
         let info = try client(script).agentSelf()
         #expect(info == ConsulAgentInfo(nodeName: "web-02", datacenter: "dc1"))
         let request = script.sent[0]
@@ -65,7 +71,8 @@ import Testing
     }
 
     @Test func catalogNodeListsServicesByIDAndNullMeansUnknown() throws {
-        let body = #"{"Node":{"ID":"40e4a748-2192-161a-0510-9bf59fe950b5","Node":"web-02","Address":"10.0.1.12","Datacenter":"dc1","TaggedAddresses":{"lan":"10.0.1.12","wan":"10.0.1.12"},"Meta":{"consul-network-segment":""},"CreateIndex":13,"ModifyIndex":48517},"Services":{"web-02-books":{"ID":"web-02-books","Service":"books-service","Tags":[],"Address":"","Meta":null,"Port":8080,"Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false,"Proxy":{"MeshGateway":{},"Expose":{}},"Connect":{},"CreateIndex":21,"ModifyIndex":21},"consul":{"ID":"consul","Service":"consul","Tags":[],"Address":"","Meta":null,"Port":8300,"Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false,"CreateIndex":5,"ModifyIndex":5}}}"#
+        let body =
+            #"{"Node":{"ID":"40e4a748-2192-161a-0510-9bf59fe950b5","Node":"web-02","Address":"10.0.1.12","Datacenter":"dc1","TaggedAddresses":{"lan":"10.0.1.12","wan":"10.0.1.12"},"Meta":{"consul-network-segment":""},"CreateIndex":13,"ModifyIndex":48517},"Services":{"web-02-books":{"ID":"web-02-books","Service":"books-service","Tags":[],"Address":"","Meta":null,"Port":8080,"Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false,"Proxy":{"MeshGateway":{},"Expose":{}},"Connect":{},"CreateIndex":21,"ModifyIndex":21},"consul":{"ID":"consul","Service":"consul","Tags":[],"Address":"","Meta":null,"Port":8300,"Weights":{"Passing":1,"Warning":1},"EnableTagOverride":false,"CreateIndex":5,"ModifyIndex":5}}}"#
         let script = Script([Self.ok(body), Self.ok("null")])
         let consul = client(script)
         let node = try #require(try consul.catalogNode("web 02"))
@@ -78,7 +85,8 @@ import Testing
     }
 
     @Test func healthNodeChecksDecodesRawHTTPChecks() throws {
-        let body = #"[{"Node":"web-02","CheckID":"serfHealth","Name":"Serf Health Status","Status":"critical","Notes":"","Output":"Agent not live or unreachable","ServiceID":"","ServiceName":"","ServiceTags":[],"Type":"","Interval":"","Timeout":"","ExposedPort":0,"Definition":{},"CreateIndex":13,"ModifyIndex":48517},{"Node":"web-02","CheckID":"service:web-02-books","Name":"Service 'books-service' check","Status":"passing","Notes":"","Output":"HTTP GET http://10.0.1.12:8080/health: 200 OK","ServiceID":"web-02-books","ServiceName":"books-service","ServiceTags":[],"Type":"http","Interval":"10s","Timeout":"1s","ExposedPort":0,"Definition":{},"CreateIndex":22,"ModifyIndex":40}]"#
+        let body =
+            #"[{"Node":"web-02","CheckID":"serfHealth","Name":"Serf Health Status","Status":"critical","Notes":"","Output":"Agent not live or unreachable","ServiceID":"","ServiceName":"","ServiceTags":[],"Type":"","Interval":"","Timeout":"","ExposedPort":0,"Definition":{},"CreateIndex":13,"ModifyIndex":48517},{"Node":"web-02","CheckID":"service:web-02-books","Name":"Service 'books-service' check","Status":"passing","Notes":"","Output":"HTTP GET http://10.0.1.12:8080/health: 200 OK","ServiceID":"web-02-books","ServiceName":"books-service","ServiceTags":[],"Type":"http","Interval":"10s","Timeout":"1s","ExposedPort":0,"Definition":{},"CreateIndex":22,"ModifyIndex":40}]"#
         let script = Script([Self.ok(body), Self.ok("[]")])
         let consul = client(script)
         let checks = try consul.healthNodeChecks("web-02")
@@ -103,9 +111,13 @@ import Testing
 
     @Test func kvEntryDecodesIndexesSessionAndNullValues() throws {
         let script = Script([
-            Self.ok(#"[{"LockIndex":1,"Key":"services/books-service/color","Flags":0,"Value":"Z3JlZW4=","Session":"adf4238a-882b-9ddc-4a9d-5b6758e4159e","CreateIndex":100,"ModifyIndex":200}]"#),
+            Self.ok(
+                #"[{"LockIndex":1,"Key":"services/books-service/color","Flags":0,"Value":"Z3JlZW4=","Session":"adf4238a-882b-9ddc-4a9d-5b6758e4159e","CreateIndex":100,"ModifyIndex":200}]"#
+            ),
             // A dev agent's pretty output, no Session, a null value.
-            Self.ok("[\n    {\n        \"LockIndex\": 0,\n        \"Key\": \"consul-handlers/w/\",\n        \"Flags\": 0,\n        \"Value\": null,\n        \"CreateIndex\": 7,\n        \"ModifyIndex\": 7\n    }\n]\n"),
+            Self.ok(
+                "[\n    {\n        \"LockIndex\": 0,\n        \"Key\": \"consul-handlers/w/\",\n        \"Flags\": 0,\n        \"Value\": null,\n        \"CreateIndex\": 7,\n        \"ModifyIndex\": 7\n    }\n]\n"
+            ),
             .success(HTTPResponse(status: 404)),
         ])
         let consul = client(script)
@@ -127,7 +139,9 @@ import Testing
 
     @Test func kvListRecursesAndAnEmptyPrefixIsEmpty() throws {
         let script = Script([
-            Self.ok(#"[{"LockIndex":0,"Key":"consul-handlers/web/a","Flags":0,"Value":"MQ==","CreateIndex":5,"ModifyIndex":9},{"LockIndex":0,"Key":"consul-handlers/web/b","Flags":3,"Value":null,"CreateIndex":6,"ModifyIndex":6}]"#),
+            Self.ok(
+                #"[{"LockIndex":0,"Key":"consul-handlers/web/a","Flags":0,"Value":"MQ==","CreateIndex":5,"ModifyIndex":9},{"LockIndex":0,"Key":"consul-handlers/web/b","Flags":3,"Value":null,"CreateIndex":6,"ModifyIndex":6}]"#
+            ),
             .success(HTTPResponse(status: 404)),
         ])
         let consul = client(script)
@@ -178,7 +192,9 @@ import Testing
         let register = script.sent[0]
         #expect(register.method == "PUT")
         #expect(register.url == "http://127.0.0.1:8500/v1/agent/check/register")
-        #expect(String(decoding: register.body, as: UTF8.self) == #"{"ID":"consul-heal-web","Name":"consul-heal web","TTL":"24h","Notes":"handler health","Status":"passing"}"#)
+        #expect(
+            String(decoding: register.body, as: UTF8.self)
+                == #"{"ID":"consul-heal-web","Name":"consul-heal web","TTL":"24h","Notes":"handler health","Status":"passing"}"#)
         #expect(register.header("Content-Type") == "application/json")
         let update = script.sent[1]
         #expect(update.url == "http://127.0.0.1:8500/v1/agent/check/update/consul-heal%3Aweb")
@@ -241,14 +257,19 @@ import Testing
             _ = try client(script, token: nil).kvPut("consul-handlers/w/x", value: [1], cas: 0)
             Issue.record("no error")
         } catch {
-            #expect(error.description == "ACL denied: the anonymous token (no CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE set) needs key:write on consul-handlers/w/x")
+            #expect(
+                error.description
+                    == "ACL denied: the anonymous token (no CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE set) needs key:write on consul-handlers/w/x")
             #expect(!error.isUnavailable)
         }
         #expect(script.sent.count == 4)  // 403 is never retried
     }
 
     @Test func clientErrorsAreNeverRetried() {
-        let script = Script([Self.status(400, "Missing node name"), Self.status(413, "Request body(600000 bytes) too large, max size: 524288 bytes."), Self.status(405, "method GET not allowed")])
+        let script = Script([
+            Self.status(400, "Missing node name"), Self.status(413, "Request body(600000 bytes) too large, max size: 524288 bytes."),
+            Self.status(405, "method GET not allowed"),
+        ])
         let consul = client(script)
         #expect(throws: ConsulError.http(status: 400, operation: "GET /v1/catalog/node/x", message: "Missing node name")) { try consul.catalogNode("x") }
         #expect(throws: ConsulError.self) { try consul.kvPut("k", value: [1]) }
@@ -309,24 +330,34 @@ import Testing
     }
 
     @Test func casWriteWhoseAnswerIsLostIsOutcomeUnknownAndNotRepeated() {
-        for answer: Result<HTTPResponse, TransportError> in [.failure(.timedOut(5)), .failure(.failed("connection closed before the response was complete")), Self.status(500, "rpc error making call: EOF")] {
+        for answer: Result<HTTPResponse, TransportError> in [
+            .failure(.timedOut(5)), .failure(.failed("connection closed before the response was complete")), Self.status(500, "rpc error making call: EOF"),
+        ] {
             let script = Script([answer, Self.ok("true")])
             do {
                 _ = try client(script).kvPut("consul-handlers/w/claims/abc", value: Array("{}".utf8), cas: 0)
                 Issue.record("no error for \(answer)")
             } catch {
-                guard case .outcomeUnknown(let operation, _) = error else { Issue.record("\(error)"); continue }
+                guard case .outcomeUnknown(let operation, _) = error else {
+                    Issue.record("\(error)")
+                    continue
+                }
                 #expect(operation == "PUT /v1/kv/consul-handlers/w/claims/abc?cas=0")
                 #expect(error.isUnavailable)
             }
             #expect(script.sent.count == 1)
         }
         let delete = Script([.failure(.timedOut(5))])
-        #expect(throws: ConsulError.outcomeUnknown(operation: "DELETE /v1/kv/k?cas=3", cause: "no response within 5.0s")) { try client(delete).kvDelete("k", cas: 3) }
+        #expect(throws: ConsulError.outcomeUnknown(operation: "DELETE /v1/kv/k?cas=3", cause: "no response within 5.0s")) {
+            try client(delete).kvDelete("k", cas: 3)
+        }
     }
 
     @Test func casWriteIsRepeatedWhenItCannotHaveBeenSentOrWasRateLimited() throws {
-        let script = Script([.failure(.cannotConnect("connection refused")), Self.status(429, "Your IP is issuing too many concurrent connections, please rate limit your calls"), Self.ok("true")])
+        let script = Script([
+            .failure(.cannotConnect("connection refused")),
+            Self.status(429, "Your IP is issuing too many concurrent connections, please rate limit your calls"), Self.ok("true"),
+        ])
         #expect(try client(script).kvPut("k", value: [1], cas: 5) == true)
         #expect(script.sent.count == 3)
     }
@@ -337,7 +368,10 @@ import Testing
             try client(script, attempts: 3).updateCheck(id: "c", status: .passing, output: "ok")
             Issue.record("no error")
         } catch {
-            guard case .outcomeUnknown = error else { Issue.record("\(error)"); return }
+            guard case .outcomeUnknown = error else {
+                Issue.record("\(error)")
+                return
+            }
         }
         #expect(script.sent.count == 3)
         // Refused every time: nothing can have landed.
@@ -366,7 +400,10 @@ import Testing
         for answer in answers {
             let script = Script(Array(repeating: answer, count: 4))
             let consul = client(script, attempts: 2)
-            for call in [{ _ = try consul.kvRaw("k") }, { _ = try consul.kvPut("k", value: [1], cas: 1) }, { try consul.updateCheck(id: "c", status: .critical, output: "x") }] as [() throws -> Void] {
+            for call in [
+                { _ = try consul.kvRaw("k") }, { _ = try consul.kvPut("k", value: [1], cas: 1) },
+                { try consul.updateCheck(id: "c", status: .critical, output: "x") },
+            ] as [() throws -> Void] {
                 do { try call() } catch { descriptions.append(String(describing: error)) }
             }
             descriptions.append(consul.settings.description)

@@ -45,8 +45,10 @@ import Testing
     @Test func sslTurnsHostPortAndHTTPIntoHTTPSLikeTheCLI() throws {
         #expect(try Self.resolve(["CONSUL_HTTP_SSL": "true"]).address == .tcp(host: "127.0.0.1", port: 8500, tls: true, pathPrefix: ""))
         // The CLI never reverts to plain HTTP when TLS was asked for, even with http://.
-        #expect(try Self.resolve(["CONSUL_HTTP_SSL": "1", "CONSUL_HTTP_ADDR": "http://c:8501"]).address == .tcp(host: "c", port: 8501, tls: true, pathPrefix: ""))
-        #expect(try Self.resolve(["CONSUL_HTTP_SSL": "false", "CONSUL_HTTP_ADDR": "c:8500"]).address == .tcp(host: "c", port: 8500, tls: false, pathPrefix: ""))
+        #expect(
+            try Self.resolve(["CONSUL_HTTP_SSL": "1", "CONSUL_HTTP_ADDR": "http://c:8501"]).address == .tcp(host: "c", port: 8501, tls: true, pathPrefix: ""))
+        #expect(
+            try Self.resolve(["CONSUL_HTTP_SSL": "false", "CONSUL_HTTP_ADDR": "c:8500"]).address == .tcp(host: "c", port: 8500, tls: false, pathPrefix: ""))
         #expect(throws: ConsulSettingsError.boolean(variable: "CONSUL_HTTP_SSL", value: "yes")) { try Self.resolve(["CONSUL_HTTP_SSL": "yes"]) }
         #expect(throws: ConsulSettingsError.self) { try Self.resolve(["CONSUL_HTTP_SSL": "true", "CONSUL_HTTP_ADDR": "unix:///x.sock"]) }
     }
@@ -55,7 +57,9 @@ import Testing
         let env = ["CONSUL_HTTP_ADDR": "env:1"]
         #expect(try Self.resolve(env).address == .tcp(host: "env", port: 1, tls: false, pathPrefix: ""))
         #expect(try Self.resolve(env, config: ConsulOverrides(address: "config:2")).address == .tcp(host: "config", port: 2, tls: false, pathPrefix: ""))
-        #expect(try Self.resolve(env, config: ConsulOverrides(address: "config:2"), flag: "flag:3").address == .tcp(host: "flag", port: 3, tls: false, pathPrefix: ""))
+        #expect(
+            try Self.resolve(env, config: ConsulOverrides(address: "config:2"), flag: "flag:3").address
+                == .tcp(host: "flag", port: 3, tls: false, pathPrefix: ""))
     }
 
     @Test func badAddressesNameTheirSource() {
@@ -99,7 +103,8 @@ import Testing
         let fromFile = try Self.resolve(["CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": "/env.token"], files: files)
         #expect(fromFile.token?.secret == "from-env-file")
         #expect(fromFile.token?.source == "CONSUL_HTTP_TOKEN_FILE /env.token")
-        let fromConfig = try Self.resolve(["CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": "/env.token"], config: ConsulOverrides(tokenFile: "/config.token"), files: files)
+        let fromConfig = try Self.resolve(
+            ["CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": "/env.token"], config: ConsulOverrides(tokenFile: "/config.token"), files: files)
         #expect(fromConfig.token?.secret == "from-config-file")
         // An empty file falls through to CONSUL_HTTP_TOKEN, as in api.NewClient.
         #expect(try Self.resolve(["CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": "/empty.token"], files: files).token?.secret == "from-env")

@@ -30,7 +30,10 @@ import Testing
             let response = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
             Thread.detachNewThread { [self] in
                 let client = accept(fd, nil, nil)
-                defer { close(client); done.signal() }
+                defer {
+                    close(client)
+                    done.signal()
+                }
                 var buffer = [UInt8](repeating: 0, count: 8192)
                 var received: [UInt8] = []
                 // Keep-alive: answer every request on this connection until the client closes it.
@@ -72,7 +75,10 @@ import Testing
             _ = try client.agentSelf()
             Issue.record("no error")
         } catch {
-            guard case .unreachable = error else { Issue.record("\(error)"); return }
+            guard case .unreachable = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(error.description.contains(path))
         }
     }

@@ -23,7 +23,10 @@ import Testing
         let hangFirst: Bool
         init(hangFirst: Bool) { self.hangFirst = hangFirst }
         func perform(_ incident: Incident, context: ActionContext) -> Outcome {
-            let first = runs.withLock { count in count += 1; return count == 1 }
+            let first = runs.withLock { count in
+                count += 1
+                return count == 1
+            }
             if first && hangFirst { hang.wait() }
             return .done(detail: "redeployed")
         }
@@ -37,11 +40,13 @@ import Testing
         let rung = Rung(hangFirst: true)
         let journal = LogSink(destination: .memory, format: .jsonl)
         @Sendable func healer(_ claimant: String) -> Healer {
-            Healer(routing: RoutingTable(routes: [Route(name: "default", match: nil, ladder: [rung])]), watch: "w", store: store, journal: journal,
-                   clock: clock, timeout: 10, log: { _ in }, claimant: claimant)
+            Healer(
+                routing: RoutingTable(routes: [Route(name: "default", match: nil, ladder: [rung])]), watch: "w", store: store, journal: journal,
+                clock: clock, timeout: 10, log: { _ in }, claimant: claimant)
         }
-        let web = SelectedCheck(kind: .service, service: "web", serviceID: "web", node: "n1", checkID: "service:web", checkName: "web",
-                                status: .critical, output: "503")
+        let web = SelectedCheck(
+            kind: .service, service: "web", serviceID: "web", node: "n1", checkID: "service:web", checkName: "web",
+            status: .critical, output: "503")
         _ = try healer("pid 1").handle(Selection(type: .checks, checks: []), consulIndex: 1, digest: "")
         // The first actor decides, claims, spools the running entry, then hangs in its rung.
         let dying = DispatchGroup()

@@ -30,7 +30,9 @@ import Testing
         var base = ["PATH": "/usr/bin", "JENKINS_USER": "deployer"]
         for name in CommandAction.withheldEnvironment { base[name] = "secret" }
         let action = CommandAction(name: "redeploy", command: [try Template("true")], baseEnvironment: base, timeout: 5)
-        let incident = Incident(groupBy: .service, checks: [SelectedCheck(kind: .service, service: "web", serviceID: "web", node: "n", checkID: "c", checkName: "", status: .critical)])
+        let incident = Incident(
+            groupBy: .service,
+            checks: [SelectedCheck(kind: .service, service: "web", serviceID: "web", node: "n", checkID: "c", checkName: "", status: .critical)])
         let environment = action.environment(for: incident)
         #expect(environment["PATH"] == "/usr/bin" && environment["JENKINS_USER"] == "deployer")
         for name in ["JENKINS_API_TOKEN", "JENKINS_PASSWORD", "JENKINS_BUILD_TOKEN", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE"] {
@@ -44,7 +46,8 @@ import Testing
     }
 
     @Test func incidentIdentitiesAreByteExact() {
-        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        let nfc = "caf\u{E9}"
+        let nfd = "cafe\u{301}"
         #expect(Incident.encodeName("web-01.api_v2") == "web-01.api_v2")
         #expect(Incident.encodeName(nfc) == "caf%C3%A9")
         #expect(Incident.encodeName(nfd) == "cafe%CC%81")
@@ -54,8 +57,10 @@ import Testing
         #expect(incidents.map(\.checks.count) == [2, 1])
         #expect(incidents[1].service.map { Array($0.utf8) } == Array(nfd.utf8))
         // Instance IDs cannot collide through a '/' in a name.
-        let a = Incident.id(of: SelectedCheck(kind: .service, service: "s", serviceID: "c", node: "a/b", checkID: "x", checkName: "", status: .critical), groupBy: .instance)
-        let b = Incident.id(of: SelectedCheck(kind: .service, service: "s", serviceID: "b/c", node: "a", checkID: "x", checkName: "", status: .critical), groupBy: .instance)
+        let a = Incident.id(
+            of: SelectedCheck(kind: .service, service: "s", serviceID: "c", node: "a/b", checkID: "x", checkName: "", status: .critical), groupBy: .instance)
+        let b = Incident.id(
+            of: SelectedCheck(kind: .service, service: "s", serviceID: "b/c", node: "a", checkID: "x", checkName: "", status: .critical), groupBy: .instance)
         #expect(a != b)
     }
 

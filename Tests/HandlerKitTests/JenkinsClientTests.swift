@@ -37,12 +37,20 @@ import Testing
     }
 
     static func incident(_ service: String) -> Incident {
-        Incident(groupBy: .service, checks: [SelectedCheck(kind: .service, service: service, serviceID: service, node: "web-02", checkID: "service:\(service)", checkName: "c", status: .critical)])
+        Incident(
+            groupBy: .service,
+            checks: [
+                SelectedCheck(
+                    kind: .service, service: service, serviceID: service, node: "web-02", checkID: "service:\(service)", checkName: "c", status: .critical)
+            ])
     }
 
-    func client(_ script: Script, credentials: JenkinsCredentials = .apiToken(user: "bot", token: "11abcdef"), buildToken: String? = nil, attempts: Int = 3) -> JenkinsClient {
+    func client(_ script: Script, credentials: JenkinsCredentials = .apiToken(user: "bot", token: "11abcdef"), buildToken: String? = nil, attempts: Int = 3)
+        -> JenkinsClient
+    {
         JenkinsClient(
-            configuration: JenkinsConfiguration(baseURL: "http://jenkins:8080/ci/", credentials: credentials, buildToken: buildToken, retry: RetryPolicy(attempts: attempts, random: { 0.5 })),
+            configuration: JenkinsConfiguration(
+                baseURL: "http://jenkins:8080/ci/", credentials: credentials, buildToken: buildToken, retry: RetryPolicy(attempts: attempts, random: { 0.5 })),
             transport: script.transport)
     }
 
@@ -66,7 +74,10 @@ import Testing
 
     @Test func hostileNamesNeverLeaveTheirPathSegment() throws {
         let template = try JenkinsJobTemplate("{service}")
-        for (name, segment) in [("a/b", "a%2Fb"), ("../../script", "..%2F..%2Fscript"), ("x?y#z", "x%3Fy%23z"), ("déploy prod", "d%C3%A9ploy%20prod"), ("feature%2Fx", "feature%252Fx")] {
+        for (name, segment) in [
+            ("a/b", "a%2Fb"), ("../../script", "..%2F..%2Fscript"), ("x?y#z", "x%3Fy%23z"), ("déploy prod", "d%C3%A9ploy%20prod"),
+            ("feature%2Fx", "feature%252Fx"),
+        ] {
             #expect(try template.render(["service": name]).urlPath == "/job/" + segment)
         }
         #expect(throws: JenkinsJobError.self) { try template.render(["service": ".."]) }
@@ -96,10 +107,14 @@ import Testing
         let script = Script([
             .success(HTTPResponse(status: 200, headers: ["Set-Cookie": ["JSESSIONID.1a2b3c4d=node0abc; Path=/; HttpOnly"]], body: Array(crumb.utf8))),
             .success(HTTPResponse(status: 403, body: Array("<title>Error 403 No valid crumb was included in the request</title>".utf8))),
-            .success(HTTPResponse(status: 200, headers: ["Set-Cookie": ["JSESSIONID.1a2b3c4d=node0def; Path=/"]], body: Array(crumb.replacingOccurrences(of: "abc123", with: "def456").utf8))),
+            .success(
+                HTTPResponse(
+                    status: 200, headers: ["Set-Cookie": ["JSESSIONID.1a2b3c4d=node0def; Path=/"]],
+                    body: Array(crumb.replacingOccurrences(of: "abc123", with: "def456").utf8))),
             Self.created(5),
         ])
-        let result = client(script, credentials: .password(user: "bot", password: "pw")).trigger(job: try JenkinsJobPath(segments: ["web"]), parameters: nil, context: context())
+        let result = client(script, credentials: .password(user: "bot", password: "pw")).trigger(
+            job: try JenkinsJobPath(segments: ["web"]), parameters: nil, context: context())
         #expect(try result.get().queueItem == 5)
         let sent = script.sent
         #expect(sent.map(\.method) == ["GET", "POST", "GET", "POST"])
@@ -146,7 +161,10 @@ import Testing
     func clientErrorsAreNotRetriedAndAreExplained(status: Int) throws {
         let script = Script([.success(HTTPResponse(status: status))])
         let result = client(script).trigger(job: try JenkinsJobPath(segments: ["web"]), parameters: nil, context: context())
-        guard case .failure(let error) = result else { Issue.record("expected a failure"); return }
+        guard case .failure(let error) = result else {
+            Issue.record("expected a failure")
+            return
+        }
         #expect(script.sent.count == 1)
         #expect(!error.retryable)
         #expect(error.description.contains("\(status)"))
@@ -155,7 +173,10 @@ import Testing
     @Test func crumb403IsExplainedAsUseAnAPIToken() throws {
         let script = Script([.success(HTTPResponse(status: 403, body: Array("No valid crumb was included in the request".utf8)))])
         let result = client(script).trigger(job: try JenkinsJobPath(segments: ["web"]), parameters: nil, context: context())
-        guard case .failure(let error) = result else { Issue.record("expected a failure"); return }
+        guard case .failure(let error) = result else {
+            Issue.record("expected a failure")
+            return
+        }
         #expect(error.description.contains("API token"))
     }
 
@@ -163,13 +184,17 @@ import Testing
         let clock = VirtualClock()
         let script = Script(Array(repeating: .failure(.timedOut(10)), count: 10))
         let result = client(script, attempts: 10).trigger(job: try JenkinsJobPath(segments: ["web"]), parameters: nil, context: context(clock, timeout: 2))
-        guard case .failure(let error) = result else { Issue.record("expected a failure"); return }
+        guard case .failure(let error) = result else {
+            Issue.record("expected a failure")
+            return
+        }
         #expect(error.retryable)
         #expect(clock.now() - 1000 <= 2)
     }
 
     @Test func waitFollowsTheQueueItemToTheBuildAndItsResult() throws {
-        let left = #"{"_class":"hudson.model.Queue$LeftItem","cancelled":false,"executable":{"_class":"hudson.model.FreeStyleBuild","number":12,"url":"http://j/job/web/12/"}}"#
+        let left =
+            #"{"_class":"hudson.model.Queue$LeftItem","cancelled":false,"executable":{"_class":"hudson.model.FreeStyleBuild","number":12,"url":"http://j/job/web/12/"}}"#
         let script = Script([
             .success(HTTPResponse(status: 200, body: Array(#"{"_class":"hudson.model.Queue$WaitingItem","why":"In the quiet period."}"#.utf8))),
             .success(HTTPResponse(status: 200, body: Array(#"{"_class":"hudson.model.Queue$LeftItem","cancelled":false,"executable":null}"#.utf8))),
@@ -187,7 +212,9 @@ import Testing
     }
 
     @Test func aCancelledQueueItemIsReported() throws {
-        let script = Script([.success(HTTPResponse(status: 200, body: Array(#"{"_class":"hudson.model.Queue$LeftItem","cancelled":true,"executable":null}"#.utf8)))])
+        let script = Script([
+            .success(HTTPResponse(status: 200, body: Array(#"{"_class":"hudson.model.Queue$LeftItem","cancelled":true,"executable":null}"#.utf8)))
+        ])
         let (_, outcome) = try client(script).waitForResult(queueItem: 4, job: try JenkinsJobPath(segments: ["web"]), context: context()).get()
         #expect(outcome == .cancelled)
     }
@@ -199,9 +226,11 @@ import Testing
         dry.dryRun = true
         let outcome = action.perform(Self.incident("web"), context: dry)
         #expect(script.sent.isEmpty)
-        guard case .skipped(let detail) = outcome else { Issue.record("expected skipped"); return }
+        guard case .skipped(let detail) = outcome else {
+            Issue.record("expected skipped")
+            return
+        }
         #expect(detail.contains("/job/web/build"))
         #expect(!detail.contains("tok3n") && !detail.contains("11abcdef"))
     }
 }
-

@@ -69,7 +69,8 @@ import Testing
         let runner = ClosureProcessRunner { request in
             spawned.withLock { $0.append(request.arguments) }
             #expect(request.environment["CONSUL_HTTP_TOKEN"] == nil)
-            return SpawnResult(termination: .exited(0), standardOutput: [], standardError: [], outputBytesDiscarded: 0, timedOut: false, duration: 0, processID: 1)
+            return SpawnResult(
+                termination: .exited(0), standardOutput: [], standardError: [], outputBytesDiscarded: 0, timedOut: false, duration: 0, processID: 1)
         }
         let action = CommandAction(
             name: "redeploy", command: try ["deploy", "{service}", "--color={kv:services/{service}/color}"].map { try Template($0) }, runner: runner,
@@ -86,8 +87,10 @@ import Testing
         #expect(spawned.withLock { $0 }.count == 1)  // never run with an empty value
 
         context.kv = KVValues(reader: Store([:], failure: ConsulLookupError("agent unreachable")))
-        #expect(action.perform(incident, context: context) == .failed(
-            reason: TemplateError.kvUnavailable(key: "services/books-service/color", reason: "agent unreachable").description, retryable: true))
+        #expect(
+            action.perform(incident, context: context)
+                == .failed(
+                    reason: TemplateError.kvUnavailable(key: "services/books-service/color", reason: "agent unreachable").description, retryable: true))
         context.dryRun = true
         context.kv = KVValues(reader: Store(["services/books-service/color": "green"]))
         #expect(action.perform(incident, context: context) == .skipped(reason: "would run deploy books-service --color=green"))

@@ -1,15 +1,15 @@
 import ConsulWatch
+import TestSupport
 import Testing
 
 @testable import HandlerKit
-import TestSupport
 
 /// The exposition writer and consul-heal's metrics, read back by a strict exposition parser.
 @Suite struct MetricsTests {
     @Test func writerEscapesAndParses() throws {
         let text = PrometheusText.render([
             .init("a_total", .counter, help: "help with \\ and\nnewline", samples: [.init([.init("watch", "q\"uote\\back\nline")], 3)]),
-            .init("b_seconds", .gauge, help: "g", samples: [.init([], 1.5), ]),
+            .init("b_seconds", .gauge, help: "g", samples: [.init([], 1.5)]),
             .init("c", .gauge, help: "inf", samples: [.init([.init("x", "1")], .infinity), .init([.init("x", "0")], 0)]),
         ])
         #expect(text.contains(#"a_total{watch="q\"uote\\back\nline"} 3"#))

@@ -1,8 +1,8 @@
 import ConsulWatch
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @testable import HandlerKit
 
@@ -47,7 +47,9 @@ import TestSupport
         try body(try StateStore(directory: directory, warn: { _ in }))
     }
 
-    static func healer(_ store: StateStore?, catalog: Catalog, recorder: Recorder, routes: [Route]? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) -> Healer {
+    static func healer(_ store: StateStore?, catalog: Catalog, recorder: Recorder, routes: [Route]? = nil, log: @escaping @Sendable (String) -> Void = { _ in })
+        -> Healer
+    {
         var healer = Healer(
             routing: RoutingTable(routes: routes ?? [Route(name: "default", match: nil, ladder: [recorder])]), watch: "w", store: store,
             journal: nil, log: log)
@@ -110,7 +112,8 @@ import TestSupport
     }
 
     @Test func aNodeLevelCheckThatIsNotSerfHealthIsReportedWithoutClaimingTheNodeIsDown() throws {
-        let disk = SelectedCheck(kind: .node, service: nil, serviceID: nil, node: "db-1", checkID: "disk", checkName: "Disk", status: .critical, output: "92% full")
+        let disk = SelectedCheck(
+            kind: .node, service: nil, serviceID: nil, node: "db-1", checkID: "disk", checkName: "Disk", status: .critical, output: "92% full")
         let selection = Selection(type: .checks, checks: [disk])
         let catalog = Catalog()
         let down = DownNodes.resolve(selection, mode: .services, groupBy: .service, remembered: { _ in nil }, lookup: catalog)
@@ -131,7 +134,8 @@ import TestSupport
         #expect(RouteMatch(causes: [.nodeDown]).matches(Incident(groupBy: .service, checks: [nodeDown])))
         #expect(!RouteMatch(causes: [.nodeDown]).matches(Incident(groupBy: .service, checks: [check])))
         #expect(RouteMatch(causes: [.check]).matches(Incident(groupBy: .service, checks: [check])))
-        let config = try HealConfig(bytes: Array(#"{"routes":[{"name":"moved","match":{"cause":"node-down"},"actions":[{"type":"log"}]},{"actions":[{"type":"log"}]}]}"#.utf8))
+        let config = try HealConfig(
+            bytes: Array(#"{"routes":[{"name":"moved","match":{"cause":"node-down"},"actions":[{"type":"log"}]},{"actions":[{"type":"log"}]}]}"#.utf8))
         #expect(config.routes[0].match?.causes == [.nodeDown])
         #expect(config.nodeFailures == .services)
         #expect(throws: HealConfig.Error.self) { try HealConfig(bytes: Array(#"{"routes":[{"match":{"cause":"dead"},"actions":[{"type":"log"}]}]}"#.utf8)) }
@@ -174,7 +178,8 @@ import TestSupport
             let healer = Self.healer(store, catalog: catalog, recorder: recorder, log: { line in lines.withLock { $0.append(line) } })
             // web was already failing on another node and acted on: it must not be resolved meanwhile.
             _ = try healer.handle(Selection(type: .checks, checks: []), consulIndex: 1, digest: "")
-            let other = SelectedCheck(kind: .service, service: "api", serviceID: "api", node: "api-01", checkID: "service:api", checkName: "api", status: .critical)
+            let other = SelectedCheck(
+                kind: .service, service: "api", serviceID: "api", node: "api-01", checkID: "service:api", checkName: "api", status: .critical)
             _ = try healer.handle(Selection(type: .checks, checks: [other]), consulIndex: 2, digest: "")
             #expect(recorder.targets == ["api"])
 
@@ -258,4 +263,3 @@ import TestSupport
         #expect(delivery.incidents.map(\.id) == ["service:web"])
     }
 }
-

@@ -27,7 +27,8 @@ import Testing
         #expect(payload["severity"] as? String == "critical")
         #expect(payload["source"] as? String == "web-02")
         #expect((payload["summary"] as? String)?.contains("every remediation failed") == true)
-        let resolve = try Self.json(WebhookPreset.pagerduty.body(Healer.recoveredIncident(id: "service:web"), event: .resolved, routingKey: "R0UTING", time: Self.time))
+        let resolve = try Self.json(
+            WebhookPreset.pagerduty.body(Healer.recoveredIncident(id: "service:web"), event: .resolved, routingKey: "R0UTING", time: Self.time))
         #expect(resolve["event_action"] as? String == "resolve")
         #expect(resolve["dedup_key"] as? String == "service:web")
         #expect(resolve["payload"] == nil)
@@ -59,7 +60,8 @@ import Testing
     @Test func bodyTemplateEscapesValuesAsJSONStrings() throws {
         var hostile = Self.incident
         hostile.checks[0].checkName = "quote \" brace } newline \n backslash \\"
-        let template = try BodyTemplate(.object(["msg": .string("{checkName} is {status} ({event})"), "n": .number("3"), "list": .array([.string("{{literal}}")])]))
+        let template = try BodyTemplate(
+            .object(["msg": .string("{checkName} is {status} ({event})"), "n": .number("3"), "list": .array([.string("{{literal}}")])]))
         let body = try Self.json(template.render(hostile, event: .escalate))
         #expect(body["msg"] as? String == "quote \" brace } newline \n backslash \\ is critical (escalate)")
         #expect(body["n"] as? Int == 3)
@@ -84,7 +86,10 @@ import Testing
         WebhookAction(
             url: "https://hooks.example.com/services/T0/B0/SECRETPATH", shape: .preset(.slack), headers: headers, event: .act,
             transport: ClosureTransport { request, _ in
-                let n = requests.list.withLock { $0.append(request); return $0.count }
+                let n = requests.list.withLock {
+                    $0.append(request)
+                    return $0.count
+                }
                 let status = statuses[min(n - 1, statuses.count - 1)]
                 return status == 0 ? .failure(.cannotConnect("refused")) : .success(HTTPResponse(status: status, body: Array("oops Bearer s3cr3t".utf8)))
             }, retry: RetryPolicy(attempts: 3, baseDelay: 0.01, random: { 0 }))
@@ -110,7 +115,10 @@ import Testing
         #expect(down == .failed(reason: "https://hooks.example.com/…: cannot connect: refused (after 3 attempts)", retryable: true))
         let requests = Requests()
         let rejected = action([403], requests: requests, headers: [HTTPHeader("Authorization", "Bearer s3cr3t")]).perform(Self.incident, context: context)
-        guard case .failed(let reason, let retryable) = rejected else { Issue.record("not a failure"); return }
+        guard case .failed(let reason, let retryable) = rejected else {
+            Issue.record("not a failure")
+            return
+        }
         #expect(!retryable && requests.count == 1)
         #expect(reason.contains("403") && !reason.contains("s3cr3t"))
     }

@@ -7,8 +7,9 @@ import Testing
 /// The policy, one rule at a time, on a virtual clock: no I/O.
 @Suite struct PolicyEngineTests {
     static func check(_ service: String, node: String = "n1", output: String = "HTTP 503") -> SelectedCheck {
-        SelectedCheck(kind: .service, service: service, serviceID: service, node: node, checkID: "service:\(service)",
-                      checkName: "Service '\(service)' check", status: .critical, output: output)
+        SelectedCheck(
+            kind: .service, service: service, serviceID: service, node: node, checkID: "service:\(service)",
+            checkName: "Service '\(service)' check", status: .critical, output: output)
     }
 
     static func incidents(_ services: [String], output: String = "HTTP 503") -> [Incident] {
@@ -30,8 +31,10 @@ import Testing
 
         /// Delivers the failing services; returns decision names by target.
         @discardableResult
-        mutating func deliver(_ services: [String], output: String = "HTTP 503", advance: Double = 10, indexStep: UInt64 = 1, watch: String? = nil,
-                              silenced: [String] = []) -> [String: String] {
+        mutating func deliver(
+            _ services: [String], output: String = "HTTP 503", advance: Double = 10, indexStep: UInt64 = 1, watch: String? = nil,
+            silenced: [String] = []
+        ) -> [String: String] {
             time += advance
             index += indexStep
             let delivery = Delivery(
@@ -39,7 +42,10 @@ import Testing
                 silenced: PolicyEngineTests.incidents(silenced).map { ($0, "node n1 is in maintenance") })
             let result = engine.decide(delivery, state: &state)
             // Actions finish at once in these tests: release the claims as the healer does.
-            for id in state.targets.keys { state.targets[id]?.claimedBy = nil; state.targets[id]?.claimedUntil = nil }
+            for id in state.targets.keys {
+                state.targets[id]?.claimedBy = nil
+                state.targets[id]?.claimedUntil = nil
+            }
             return Dictionary(result.decisions.map { ($0.target, $0.name) }, uniquingKeysWith: { $1 })
         }
     }
@@ -222,7 +228,9 @@ import Testing
         for verdict in reasons {
             let decision = Decision(id: "service:web", target: "web", verdict: verdict, incident: nil)
             #expect(!decision.reason.isEmpty)
-            if case .skip = verdict { #expect(decision.reason.hasPrefix(decision.name.replacingOccurrences(of: "-", with: " ").components(separatedBy: " ")[0])) }
+            if case .skip = verdict {
+                #expect(decision.reason.hasPrefix(decision.name.replacingOccurrences(of: "-", with: " ").components(separatedBy: " ")[0]))
+            }
         }
     }
 }
@@ -236,7 +244,10 @@ import Testing
         let t0 = 1_800_000_000.0
         _ = engine.decide(Delivery(watch: "w", consulIndex: 1, time: t0, incidents: []), state: &state)
         _ = engine.decide(Delivery(watch: "w", consulIndex: 2, time: t0 + 10, incidents: PolicyEngineTests.incidents(names)), state: &state)
-        for id in state.targets.keys { state.targets[id]?.claimedBy = nil; state.targets[id]?.claimedUntil = nil }
+        for id in state.targets.keys {
+            state.targets[id]?.claimedBy = nil
+            state.targets[id]?.claimedUntil = nil
+        }
         _ = engine.decide(Delivery(watch: "w", consulIndex: 3, time: t0 + 20, incidents: []), state: &state)
         #expect(state.targets.count == 100)
         let large = state.encoded().count

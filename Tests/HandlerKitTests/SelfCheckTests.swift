@@ -39,7 +39,8 @@ import Testing
         #expect(unhandled.status == (.critical, "1 incident(s) not handled (web)"))
 
         var escalation = SelfCheck.Summary()
-        escalation.add(Self.report([("web", .done(detail: "ok"), nil), ("web", .failed(reason: "pager down", retryable: false), "budget exhausted")], unresolved: 1))
+        escalation.add(
+            Self.report([("web", .done(detail: "ok"), nil), ("web", .failed(reason: "pager down", retryable: false), "budget exhausted")], unresolved: 1))
         #expect(escalation.status.0 == .critical)
         #expect(escalation.status.1.contains("escalation failed for web"))
 
@@ -51,15 +52,18 @@ import Testing
 
     @Test func theUpdateIsReportedAndAFailureToReportIsSaid() {
         let sent = Mutex<[(String, CheckStatus, String)]>([])
-        let check = SelfCheck(id: "consul-heal-web", ttl: 3600, reporter: HealthReporterFunction { id, _, ttl, status, output in
-            #expect(ttl == 3600)
-            sent.withLock { $0.append((id, status, output)) }
-        })
+        let check = SelfCheck(
+            id: "consul-heal-web", ttl: 3600,
+            reporter: HealthReporterFunction { id, _, ttl, status, output in
+                #expect(ttl == 3600)
+                sent.withLock { $0.append((id, status, output)) }
+            })
         let (line, failed) = check.update(SelfCheck.Summary())
         #expect(!failed)
         #expect(line == "self check consul-heal-web: passing: all handled: 0 deliveries, 0 action(s)")
         #expect(sent.withLock { $0.map(\.0) } == ["consul-heal-web"])
-        let broken = SelfCheck(id: "c", ttl: 60, reporter: HealthReporterFunction { _, _, _, _, _ throws(ConsulLookupError) in throw ConsulLookupError("ACL denied") })
+        let broken = SelfCheck(
+            id: "c", ttl: 60, reporter: HealthReporterFunction { _, _, _, _, _ throws(ConsulLookupError) in throw ConsulLookupError("ACL denied") })
         #expect(broken.update(SelfCheck.Summary()).failed)
     }
 

@@ -1,9 +1,9 @@
 import Foundation
+import Platform
 import Synchronization
 import Testing
 
 @testable import HandlerKit
-import Platform
 
 /// The state directory's files: spool names, dead-letter caps, strict modes.
 @Suite struct StateStoreTests {
@@ -31,11 +31,13 @@ import Platform
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let warnings = Warnings()
         let store = try StateStore(directory: directory, warn: warnings.add)
-        let entry = StateStore.SpoolEntry(key: "w/service:web@1", watch: "w", route: "default", incidentID: "service:web", incidentJSON: Array("{}".utf8),
-                                          attempts: 1, firstFailure: 1, lastError: "")
+        let entry = StateStore.SpoolEntry(
+            key: "w/service:web@1", watch: "w", route: "default", incidentID: "service:web", incidentJSON: Array("{}".utf8),
+            attempts: 1, firstFailure: 1, lastError: "")
         try store.writeSpool(entry)
-        try FileManager.default.moveItem(atPath: store.spoolDirectory + "/" + StateStore.fileName(entry.key),
-                                         toPath: store.spoolDirectory + "/" + StateStore.legacyFileName(entry.key))
+        try FileManager.default.moveItem(
+            atPath: store.spoolDirectory + "/" + StateStore.fileName(entry.key),
+            toPath: store.spoolDirectory + "/" + StateStore.legacyFileName(entry.key))
         #expect(try store.spool().map(\.key) == [entry.key])
         #expect(FileManager.default.fileExists(atPath: store.spoolDirectory + "/" + StateStore.fileName(entry.key)))
         #expect(warnings.lines.withLock { $0 }.isEmpty)

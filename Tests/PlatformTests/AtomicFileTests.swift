@@ -70,7 +70,8 @@ import Testing
         let directory = try makeTemporaryDirectory()
         defer { removeTree(directory) }
         let path = directory + "/journal.log"
-        let threads = 16, records = 200
+        let threads = 16
+        let records = 200
         let padding = String(repeating: "x", count: 300)
         let failures = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: threads) { thread in

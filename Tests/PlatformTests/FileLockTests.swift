@@ -10,8 +10,9 @@ import Testing
 
     /// `flock -n path true` in a child: 0 when it got the lock, 1 when someone else holds it.
     func otherProcessCanLock(_ path: String) throws -> Bool {
-        let result = try Subprocess.run(SpawnRequest(
-            executable: Self.flockCommand, arguments: ["-n", path, "true"], environment: basicEnvironment, timeout: 10))
+        let result = try Subprocess.run(
+            SpawnRequest(
+                executable: Self.flockCommand, arguments: ["-n", path, "true"], environment: basicEnvironment, timeout: 10))
         #expect(result.termination == .exited(0) || result.termination == .exited(1))
         return result.termination == .exited(0)
     }
@@ -38,9 +39,10 @@ import Testing
         let holder = DispatchGroup()
         holder.enter()
         DispatchQueue.global().async {
-            _ = try? Subprocess.run(SpawnRequest(
-                executable: Self.flockCommand, arguments: [path, "/bin/sh", "-c", ": > \"$1\"; sleep 1.5", "sh", marker],
-                environment: basicEnvironment, timeout: 20))
+            _ = try? Subprocess.run(
+                SpawnRequest(
+                    executable: Self.flockCommand, arguments: [path, "/bin/sh", "-c", ": > \"$1\"; sleep 1.5", "sh", marker],
+                    environment: basicEnvironment, timeout: 20))
             holder.leave()
         }
         defer { holder.wait() }

@@ -22,7 +22,9 @@ import Testing
         return decoder.next()
     }
 
-    static func response(_ input: [UInt8], method: String = "GET", step: Int = .max, limit: Int = 1 << 20, finish: Bool = false) -> HTTPMessage.Step<HTTPMessage.Response> {
+    static func response(_ input: [UInt8], method: String = "GET", step: Int = .max, limit: Int = 1 << 20, finish: Bool = false)
+        -> HTTPMessage.Step<HTTPMessage.Response>
+    {
         var decoder = HTTPMessage.ResponseDecoder(maximumHeaderSize: 1024, maximumBodySize: limit)
         decoder.requestMethod = method
         var offset = 0
@@ -53,7 +55,10 @@ import Testing
     @Test(arguments: [1, 7, 1000])
     func aContentLengthRequestFedInPieces(step: Int) throws {
         let input = Self.bytes("POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nX-Consul-Index: 42\r\n\r\n[{\"a\":1}]\r\n")
-        guard case .message(let request) = Self.request(input, step: step) else { Issue.record("no message"); return }
+        guard case .message(let request) = Self.request(input, step: step) else {
+            Issue.record("no message")
+            return
+        }
         #expect(request.method == "POST")
         #expect(request.target == "/hook")
         #expect(request.header("x-consul-index") == "42")
@@ -63,13 +68,19 @@ import Testing
     @Test func aChunkedRequestWithExtensionsAndTrailers() {
         let input = Self.bytes("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n1 ; x\r\n!\r\n0\r\nExpires: never\r\n\r\n")
         for step in [1, 3, input.count] {
-            guard case .message(let request) = Self.request(input, step: step) else { Issue.record("no message at step \(step)"); continue }
+            guard case .message(let request) = Self.request(input, step: step) else {
+                Issue.record("no message at step \(step)")
+                continue
+            }
             #expect(request.body == Self.bytes("hello!"))
         }
     }
 
     @Test func noBodyWithoutFraming() {
-        guard case .message(let request) = Self.request(Self.bytes("GET / HTTP/1.1\r\n\r\n")) else { Issue.record("no message"); return }
+        guard case .message(let request) = Self.request(Self.bytes("GET / HTTP/1.1\r\n\r\n")) else {
+            Issue.record("no message")
+            return
+        }
         #expect(request.body.isEmpty)
     }
 
@@ -108,7 +119,10 @@ import Testing
 
     @Test func duplicateIdenticalContentLengthsAreOneLength() {
         let input = Self.bytes("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\nabc")
-        guard case .message(let request) = Self.request(input) else { Issue.record("no message"); return }
+        guard case .message(let request) = Self.request(input) else {
+            Issue.record("no message")
+            return
+        }
         #expect(request.body == Self.bytes("abc"))
     }
 
@@ -128,7 +142,11 @@ import Testing
     @Test func anOversizedHeaderIsRefusedWithoutItsEnd() {
         var decoder = HTTPMessage.RequestDecoder(maximumHeaderSize: 1024, maximumBodySize: 1 << 20)
         decoder.feed(Self.bytes("POST / HTTP/1.1\r\nX: "))
-        #expect({ if case .needMore = decoder.next() { return true }; return false }())
+        #expect(
+            {
+                if case .needMore = decoder.next() { return true }
+                return false
+            }())
         decoder.feed([UInt8](repeating: 97, count: 2000))
         #expect(Self.failure(decoder.next()) == .headerTooLarge(limit: 1024))
     }
@@ -136,16 +154,25 @@ import Testing
     @Test func theHeadIsAvailableForExpectContinue() {
         var decoder = HTTPMessage.RequestDecoder()
         decoder.feed(Self.bytes("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"))
-        #expect({ if case .needMore = decoder.next() { return true }; return false }())
+        #expect(
+            {
+                if case .needMore = decoder.next() { return true }
+                return false
+            }())
         #expect(decoder.pendingHead?.header("Expect") == "100-continue")
         decoder.feed(Self.bytes("{}"))
-        guard case .message(let request) = decoder.next() else { Issue.record("no message"); return }
+        guard case .message(let request) = decoder.next() else {
+            Issue.record("no message")
+            return
+        }
         #expect(request.body == Self.bytes("{}"))
         #expect(decoder.pendingHead == nil)
     }
 
     @Test func aClosedConnectionTruncatesARequest() {
-        #expect(Self.failure(Self.request(Self.bytes("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), finish: true)) == .truncated("connection closed inside the body"))
+        #expect(
+            Self.failure(Self.request(Self.bytes("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), finish: true))
+                == .truncated("connection closed inside the body"))
         #expect(Self.failure(Self.request([], finish: true)) == .truncated("connection closed before a request"))
         #expect(Self.failure(Self.request(Self.bytes("POST / HT"), finish: true)) == .truncated("connection closed inside the request header"))
     }
@@ -155,18 +182,29 @@ import Testing
     @Test func aContentLengthResponseAndTheNextOnTheSameConnection() {
         var decoder = HTTPMessage.ResponseDecoder()
         decoder.feed(Self.bytes("HTTP/1.1 201 Created\r\nLocation: /queue/item/7/\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-        guard case .message(let first) = decoder.next() else { Issue.record("no first"); return }
+        guard case .message(let first) = decoder.next() else {
+            Issue.record("no first")
+            return
+        }
         #expect(first.status == 201 && first.reason == "Created" && first.body == Self.bytes("ok") && !first.closesConnection)
         #expect(first.header("location") == "/queue/item/7/")
-        guard case .message(let second) = decoder.next() else { Issue.record("no second"); return }
+        guard case .message(let second) = decoder.next() else {
+            Issue.record("no second")
+            return
+        }
         #expect(second.status == 200 && second.body.isEmpty)
         #expect(decoder.buffered == 0)
     }
 
     @Test(arguments: [1, 2, 5, 1000])
     func aChunkedResponseWithExtensionsAndTrailers(step: Int) {
-        let input = Self.bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a;ext=\"q\"\r\nabcdefghijklmnopqrstuvwxyz\r\n00A\r\n0123456789\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n")
-        guard case .message(let response) = Self.response(input, step: step) else { Issue.record("no message"); return }
+        let input = Self.bytes(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a;ext=\"q\"\r\nabcdefghijklmnopqrstuvwxyz\r\n00A\r\n0123456789\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n"
+        )
+        guard case .message(let response) = Self.response(input, step: step) else {
+            Issue.record("no message")
+            return
+        }
         #expect(response.body == Self.bytes("abcdefghijklmnopqrstuvwxyz0123456789"))
         #expect(!response.closesConnection)
     }
@@ -175,9 +213,16 @@ import Testing
         let input = Self.bytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
         var decoder = HTTPMessage.ResponseDecoder()
         decoder.feed(input)
-        #expect({ if case .needMore = decoder.next() { return true }; return false }())
+        #expect(
+            {
+                if case .needMore = decoder.next() { return true }
+                return false
+            }())
         decoder.finish()
-        guard case .message(let response) = decoder.next() else { Issue.record("no message"); return }
+        guard case .message(let response) = decoder.next() else {
+            Issue.record("no message")
+            return
+        }
         #expect(response.body == Self.bytes("all of it"))
         #expect(response.closesConnection)
     }
@@ -190,22 +235,37 @@ import Testing
     @Test func interimResponsesAreSkipped() {
         let input = Self.bytes("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
         for step in [1, input.count] {
-            guard case .message(let response) = Self.response(input, step: step) else { Issue.record("no message"); continue }
+            guard case .message(let response) = Self.response(input, step: step) else {
+                Issue.record("no message")
+                continue
+            }
             #expect(response.status == 200 && response.body == [120] && response.interimResponses == 2)
         }
     }
 
     @Test func responsesWithoutABody() {
-        guard case .message(let head) = Self.response(Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n"), method: "HEAD") else { Issue.record("HEAD"); return }
+        guard case .message(let head) = Self.response(Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n"), method: "HEAD") else {
+            Issue.record("HEAD")
+            return
+        }
         #expect(head.body.isEmpty)
-        guard case .message(let noContent) = Self.response(Self.bytes("HTTP/1.1 204 No Content\r\n\r\n")) else { Issue.record("204"); return }
+        guard case .message(let noContent) = Self.response(Self.bytes("HTTP/1.1 204 No Content\r\n\r\n")) else {
+            Issue.record("204")
+            return
+        }
         #expect(noContent.status == 204 && !noContent.closesConnection)
     }
 
     @Test func connectionCloseAndHTTP10EndTheConnection() {
-        guard case .message(let close) = Self.response(Self.bytes("HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n")) else { Issue.record("close"); return }
+        guard case .message(let close) = Self.response(Self.bytes("HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n")) else {
+            Issue.record("close")
+            return
+        }
         #expect(close.closesConnection)
-        guard case .message(let old) = Self.response(Self.bytes("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")) else { Issue.record("1.0"); return }
+        guard case .message(let old) = Self.response(Self.bytes("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")) else {
+            Issue.record("1.0")
+            return
+        }
         #expect(old.closesConnection)
     }
 
@@ -228,7 +288,10 @@ import Testing
         let chunk = "400\r\n" + String(repeating: "z", count: 1024) + "\r\n"
         let input = Self.bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + String(repeating: chunk, count: 5) + "0\r\n\r\n")
         #expect(Self.failure(Self.response(input, limit: 4096)) == .bodyTooLarge(limit: 4096))
-        guard case .message(let fits) = Self.response(input, limit: 5120) else { Issue.record("exactly the limit"); return }
+        guard case .message(let fits) = Self.response(input, limit: 5120) else {
+            Issue.record("exactly the limit")
+            return
+        }
         #expect(fits.body.count == 5120)
     }
 
@@ -249,8 +312,12 @@ import Testing
     }
 
     @Test func aResponseCutShortIsTruncated() {
-        #expect(Self.failure(Self.response(Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"), finish: true)) == .truncated("connection closed inside the body"))
-        #expect(Self.failure(Self.response(Self.bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"), finish: true)) == .truncated("connection closed inside a chunk"))
+        #expect(
+            Self.failure(Self.response(Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"), finish: true))
+                == .truncated("connection closed inside the body"))
+        #expect(
+            Self.failure(Self.response(Self.bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"), finish: true))
+                == .truncated("connection closed inside a chunk"))
         #expect(Self.failure(Self.response([], finish: true)) == .truncated("connection closed before a response"))
     }
 }

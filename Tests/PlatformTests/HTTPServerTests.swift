@@ -63,7 +63,10 @@ import Testing
         for byte in head + [UInt8](repeating: 120, count: 100) {
             guard RawSocket.send(drip, [byte]) else { break }
             var descriptor = pollfd(fd: drip, events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, 100) > 0 { answer = RawSocket.readAll(drip, timeout: 5); break }
+            if poll(&descriptor, 1, 100) > 0 {
+                answer = RawSocket.readAll(drip, timeout: 5)
+                break
+            }
             if Date().timeIntervalSince(started) > 15 { break }
         }
         #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
@@ -92,7 +95,8 @@ import Testing
     @Test func malformedRequestsAre400AndTheServerGoesOn() throws {
         let running = try Running(HTTPServer.Limits(), handle: Self.echo)
         defer { running.stop() }
-        let smuggled = try RawSocket.exchange(Array("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".utf8), port: running.server.port)
+        let smuggled = try RawSocket.exchange(
+            Array("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".utf8), port: running.server.port)
         #expect(smuggled.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(smuggled)")
         #expect(smuggled.contains("both Transfer-Encoding and Content-Length"))
         let quoted = try RawSocket.exchange(Array("POST / HTTP/1.1\r\nContent-Length: \"1\\\r\n\r\n".utf8), port: running.server.port)
@@ -156,7 +160,8 @@ import Testing
     }
 
     @Test func chunkedAndInterimResponsesAreRead() throws {
-        let port = try RawSocket.oneShotServer(answer: Array("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\n\r\n".utf8))
+        let port = try RawSocket.oneShotServer(
+            answer: Array("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\n\r\n".utf8))
         let response = try Self.get(port)
         #expect(response.status == 200)
         #expect(response.body == Array("{}".utf8))

@@ -85,8 +85,9 @@ import Testing
 
     @Test func standardInputArrivesIntact() throws {
         let input = noise(count: 1 << 20, seed: 7)
-        let result = try Subprocess.run(SpawnRequest(
-            executable: "cat", environment: basicEnvironment, standardInput: input, outputLimit: 2 << 20))
+        let result = try Subprocess.run(
+            SpawnRequest(
+                executable: "cat", environment: basicEnvironment, standardInput: input, outputLimit: 2 << 20))
         #expect(result.termination == .exited(0))
         #expect(result.standardOutput == input)
         #expect(result.outputBytesDiscarded == 0)
@@ -102,22 +103,25 @@ import Testing
         #expect(failing.termination == .exited(7))
         #expect(text(failing.standardOutput) == "partial\n")
         // A child that reads a little, then leaves.
-        let head = try Subprocess.run(SpawnRequest(
-            executable: "head", arguments: ["-c", "5"], environment: basicEnvironment, standardInput: input, timeout: 20))
+        let head = try Subprocess.run(
+            SpawnRequest(
+                executable: "head", arguments: ["-c", "5"], environment: basicEnvironment, standardInput: input, timeout: 20))
         #expect(head.termination == .exited(0))
         #expect(text(head.standardOutput) == "AAAAA")
     }
 
     @Test func largeOutputIsCappedAndCounted() throws {
         let size = 10 << 20
-        let result = try Subprocess.run(SpawnRequest(
-            executable: "head", arguments: ["-c", "\(size)", "/dev/zero"], environment: basicEnvironment, timeout: 60))
+        let result = try Subprocess.run(
+            SpawnRequest(
+                executable: "head", arguments: ["-c", "\(size)", "/dev/zero"], environment: basicEnvironment, timeout: 60))
         #expect(result.termination == .exited(0))
         #expect(result.standardOutput.count == 64 * 1024)
         #expect(result.outputBytesDiscarded == size - 64 * 1024)
 
-        let both = try Subprocess.run(shell(
-            "head -c \(size) /dev/zero; head -c \(size) /dev/zero >&2; echo done >&2", timeout: 60, outputLimit: 1000))
+        let both = try Subprocess.run(
+            shell(
+                "head -c \(size) /dev/zero; head -c \(size) /dev/zero >&2; echo done >&2", timeout: 60, outputLimit: 1000))
         #expect(both.termination == .exited(0))
         #expect(both.standardOutput.count == 1000)
         #expect(both.standardError.count == 1000)
@@ -126,16 +130,18 @@ import Testing
 
     @Test func tenMegabytesBothWaysDoNotDeadlock() throws {
         let input = noise(count: 10 << 20, seed: 42)
-        let echoed = try Subprocess.run(SpawnRequest(
-            executable: "cat", environment: basicEnvironment, standardInput: input, timeout: 60, outputLimit: 16 << 20))
+        let echoed = try Subprocess.run(
+            SpawnRequest(
+                executable: "cat", environment: basicEnvironment, standardInput: input, timeout: 60, outputLimit: 16 << 20))
         #expect(echoed.termination == .exited(0))
         #expect(echoed.standardOutput.count == input.count)
         #expect(echoed.standardOutput == input)
 
         // Writes 10 MB to standard error before reading any input, then 10 MB to standard output:
         // only works if we read while we write.
-        let writerFirst = try Subprocess.run(shell(
-            "head -c 10485760 /dev/zero >&2; wc -c; head -c 10485760 /dev/zero", input: input, timeout: 60))
+        let writerFirst = try Subprocess.run(
+            shell(
+                "head -c 10485760 /dev/zero >&2; wc -c; head -c 10485760 /dev/zero", input: input, timeout: 60))
         #expect(writerFirst.termination == .exited(0))
         let count = Array("\(10 << 20)\n".utf8)
         #expect(Array(writerFirst.standardOutput.prefix(count.count)) == count)
@@ -161,8 +167,9 @@ import Testing
         let directory = try makeTemporaryDirectory()
         defer { removeTree(directory) }
         let pidFile = directory + "/grandchild"
-        let result = try Subprocess.run(shell(
-            "trap '' TERM; sleep 30 & echo $! > \"$1\"; sleep 30", [pidFile], timeout: 0.3, killGrace: 0.5))
+        let result = try Subprocess.run(
+            shell(
+                "trap '' TERM; sleep 30 & echo $! > \"$1\"; sleep 30", [pidFile], timeout: 0.3, killGrace: 0.5))
         #expect(result.timedOut)
         #expect(result.termination == .signaled(SIGKILL))
         #expect(result.duration >= 0.8 && result.duration < 5)
@@ -244,8 +251,9 @@ import Testing
         var savedMask = sigset_t()
         pthread_sigmask(SIG_BLOCK, &usr2, &savedMask)
         defer { pthread_sigmask(SIG_SETMASK, &savedMask, nil) }
-        let status = try Subprocess.run(SpawnRequest(
-            executable: "grep", arguments: ["-E", "^Sig(Blk|Ign):", "/proc/self/status"], environment: basicEnvironment))
+        let status = try Subprocess.run(
+            SpawnRequest(
+                executable: "grep", arguments: ["-E", "^Sig(Blk|Ign):", "/proc/self/status"], environment: basicEnvironment))
         #expect(text(status.standardOutput) == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n")
 
         let group = try Subprocess.run(shell("cut -d ' ' -f 5 /proc/$$/stat"))
@@ -259,8 +267,9 @@ import Testing
         defer { signal(SIGPIPE, previous) }
         let input = [UInt8](repeating: 0x42, count: 4 << 20)
         for _ in 0..<3 {
-            let result = try Subprocess.run(SpawnRequest(
-                executable: "head", arguments: ["-c", "1"], environment: basicEnvironment, standardInput: input, timeout: 20))
+            let result = try Subprocess.run(
+                SpawnRequest(
+                    executable: "head", arguments: ["-c", "1"], environment: basicEnvironment, standardInput: input, timeout: 20))
             #expect(result.termination == .exited(0))
             #expect(text(result.standardOutput) == "B")
         }

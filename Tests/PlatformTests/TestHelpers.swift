@@ -35,7 +35,7 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 func isRunning(_ pid: pid_t) -> Bool {
     guard kill(pid, 0) == 0 else { return false }
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")")
+        let close = stat.lastIndex(of: ")")
     else { return false }
     let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
     return state != "Z" && state != "X"
@@ -55,7 +55,8 @@ func waitUntilGone(_ pid: pid_t, seconds: Double = 3) -> Bool {
 func readPID(_ path: String) -> pid_t? {
     for _ in 0..<100 {
         if let content = try? String(contentsOfFile: path, encoding: .utf8),
-           let pid = pid_t(content.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let pid = pid_t(content.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             return pid
         }
         usleep(20_000)

@@ -1,11 +1,11 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a finished process left behind.
@@ -56,9 +56,9 @@ public enum ExecutableHarness {
     public static var productDirectories: [URL] {
         var directories: [URL] = []
         #if os(macOS)
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            directories.append(bundle.bundleURL.deletingLastPathComponent())
-        }
+            for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+                directories.append(bundle.bundleURL.deletingLastPathComponent())
+            }
         #endif
         let main = Bundle.main.bundleURL
         directories.append(main.pathExtension == "xctest" ? main.deletingLastPathComponent() : main)
@@ -126,12 +126,36 @@ public enum ExecutableHarness {
         private var _stderr: [UInt8] = []
         private var _status: Int32?
 
-        func setStdout(_ bytes: [UInt8]) { lock.lock(); _stdout = bytes; lock.unlock() }
-        func setStderr(_ bytes: [UInt8]) { lock.lock(); _stderr = bytes; lock.unlock() }
-        func setStatus(_ status: Int32) { lock.lock(); _status = status; lock.unlock() }
-        var stdout: [UInt8] { lock.lock(); defer { lock.unlock() }; return _stdout }
-        var stderr: [UInt8] { lock.lock(); defer { lock.unlock() }; return _stderr }
-        var status: Int32? { lock.lock(); defer { lock.unlock() }; return _status }
+        func setStdout(_ bytes: [UInt8]) {
+            lock.lock()
+            _stdout = bytes
+            lock.unlock()
+        }
+        func setStderr(_ bytes: [UInt8]) {
+            lock.lock()
+            _stderr = bytes
+            lock.unlock()
+        }
+        func setStatus(_ status: Int32) {
+            lock.lock()
+            _status = status
+            lock.unlock()
+        }
+        var stdout: [UInt8] {
+            lock.lock()
+            defer { lock.unlock() }
+            return _stdout
+        }
+        var stderr: [UInt8] {
+            lock.lock()
+            defer { lock.unlock() }
+            return _stderr
+        }
+        var status: Int32? {
+            lock.lock()
+            defer { lock.unlock() }
+            return _status
+        }
     }
 
     public enum SpawnError: Error, CustomStringConvertible {
@@ -190,10 +214,10 @@ public enum ExecutableHarness {
     private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     private static let closeFrom: CloseFrom? = {
         #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(symbol, to: CloseFrom.self)
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+            return unsafeBitCast(symbol, to: CloseFrom.self)
         #else
-        return nil
+            return nil
         #endif
     }()
 
@@ -210,7 +234,9 @@ public enum ExecutableHarness {
     private static func launch(
         _ executable: URL, _ arguments: [String], stdin: [UInt8], environment: [String: String], timeout: Double
     ) throws -> ExecutableResult {
-        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
+        let input = try makePipe()
+        let output = try makePipe()
+        let errors = try makePipe()
         var parentEnds = [input.write, output.read, errors.read]
         var childEnds = [input.read, output.write, errors.write]
         defer { for fd in parentEnds + childEnds where fd >= 0 { close(fd) } }

@@ -254,7 +254,12 @@ public final class FakeConsul: Sendable {
         }
     }
 
-    public func disableACL() { engine.withState { $0.aclEnabled = false; $0.aclDefaultAllow = true } }
+    public func disableACL() {
+        engine.withState {
+            $0.aclEnabled = false
+            $0.aclDefaultAllow = true
+        }
+    }
 
     /// Adds (or replaces) a token. Returns its AccessorID.
     @discardableResult

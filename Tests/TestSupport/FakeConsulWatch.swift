@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The HTTP watch handler of a Consul agent (`makeHTTPWatchHandler`, consul-api.md §6 and F.8), as a test-side

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An in-process fake Jenkins on `127.0.0.1:<ephemeral port>` that follows the documented behaviour of real

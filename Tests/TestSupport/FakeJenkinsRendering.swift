@@ -14,7 +14,8 @@ struct Renderer {
     // MARK: URLs
 
     static func jobPath(_ fullName: String) -> String {
-        "job/" + fullName.split(separator: "/", omittingEmptySubsequences: false)
+        "job/"
+            + fullName.split(separator: "/", omittingEmptySubsequences: false)
             .map { URLCoding.rawEncode(String($0)) }.joined(separator: "/job/") + "/"
     }
 
@@ -363,13 +364,14 @@ struct Renderer {
                 ]))
         }
         let builds = job.builds.reversed()
-        let queued0: JSONValue = queued.first.map { item in
-            .object([
-                ("_class", .string(self.queueItem(item, model: model, hideExecutable: false).className ?? "")),
-                ("id", .int(item.id)),
-                ("url", .string("queue/item/\(item.id)/")),
-            ])
-        } ?? .null
+        let queued0: JSONValue =
+            queued.first.map { item in
+                .object([
+                    ("_class", .string(self.queueItem(item, model: model, hideExecutable: false).className ?? "")),
+                    ("id", .int(item.id)),
+                    ("url", .string("queue/item/\(item.id)/")),
+                ])
+            } ?? .null
         return .object([
             ("_class", .string("hudson.model.FreeStyleProject")),
             ("description", .null),

@@ -281,7 +281,8 @@ extension Model {
     func queueItemIndex(_ ctx: RequestContext, id: Int) -> ServerResponse {
         let r = renderer
         guard queue[id] != nil, !config.legacyQueueItemIndex404 else { return r.notFound() }
-        let text = "Queue item exists. For details check, for example, "
+        let text =
+            "Queue item exists. For details check, for example, "
             + "\(contextPath)/queue/item/\(id)/api/json?tree=cancelled,executable[url]"
         return ServerResponse(status: 200, contentType: "text/plain;charset=UTF-8", text: text)
     }
@@ -463,7 +464,9 @@ extension Model {
             }.joined()
             return r.page(
                 200, title: job.fullName,
-                body: "<h1>Pipeline \(Renderer.escape(job.name))</h1><p>This build requires parameters:</p><form method=\"post\" action=\"build\">\(fields)</form>")
+                body:
+                    "<h1>Pipeline \(Renderer.escape(job.name))</h1><p>This build requires parameters:</p><form method=\"post\" action=\"build\">\(fields)</form>"
+            )
         }
         if case .denied(let response) = authorizeTrigger(ctx, job: job) { return response }
 

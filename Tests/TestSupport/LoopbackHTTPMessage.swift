@@ -58,7 +58,6 @@ extension LoopbackHTTPServer {
         public var count: Int { fields.count }
     }
 
-
     /// A parsed HTTP/1.x request as received by `LoopbackHTTPServer`.
     public struct Request: Sendable {
         /// Request method, as sent (for example `POST`).

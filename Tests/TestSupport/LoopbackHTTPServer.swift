@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Errors from setting up the listening socket.
@@ -196,9 +196,10 @@ final class ServerCore: Sendable {
         }
     }
 
-    private typealias Accept4 = @convention(c) (
-        Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32
-    ) -> Int32
+    private typealias Accept4 =
+        @convention(c) (
+            Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32
+        ) -> Int32
 
     /// `accept4(SOCK_CLOEXEC)` (not imported by Glibc without _GNU_SOURCE), so that processes the tests spawn
     /// never inherit a connection; falls back to accept + FD_CLOEXEC.
@@ -281,7 +282,7 @@ final class ServerCore: Sendable {
                 contentLength = n
             }
             let expectsContinue = request.headers["Expect"]?.lowercased() == "100-continue"
-            if expectsContinue, (chunked || contentLength > 0), reader.buffered < max(contentLength, 1) {
+            if expectsContinue, chunked || contentLength > 0, reader.buffered < max(contentLength, 1) {
                 guard Self.sendAll(fd, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) else { return }
             }
             if chunked {
@@ -503,7 +504,8 @@ final class SocketReader {
         var body: [UInt8] = []
         while true {
             guard let line = readLine(limit: 4096) else { return nil }
-            let sizeText = String(decoding: line, as: UTF8.self)
+            let sizeText =
+                String(decoding: line, as: UTF8.self)
                 .split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
                 return nil

@@ -75,7 +75,10 @@ public enum PrometheusExpositionParser {
                 index = line.index(after: index)
                 while true {
                     guard index < line.endIndex else { throw fail("unterminated label set") }
-                    if line[index] == "}" { index = line.index(after: index); break }
+                    if line[index] == "}" {
+                        index = line.index(after: index)
+                        break
+                    }
                     var end = index
                     while end < line.endIndex, line[end] != "=" { end = line.index(after: end) }
                     let labelName = String(line[index..<end]).trimmingCharacters(in: .whitespaces)
@@ -153,7 +156,10 @@ public enum PrometheusExpositionParser {
         var out = ""
         var iterator = text.makeIterator()
         while let c = iterator.next() {
-            guard c == "\\" else { out.append(c); continue }
+            guard c == "\\" else {
+                out.append(c)
+                continue
+            }
             switch iterator.next() {
             case "\\": out.append("\\")
             case "n": out.append("\n")

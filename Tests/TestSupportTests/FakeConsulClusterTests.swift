@@ -4,7 +4,7 @@ import Testing
 @testable import TestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 @Suite("Fake Consul: agents, catalog, health, ACLs, faults, blocking (consul-api.md §3–§5, F.9)")

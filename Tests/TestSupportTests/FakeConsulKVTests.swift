@@ -4,7 +4,7 @@ import Testing
 @testable import TestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A fake with one agent, and a client for it.

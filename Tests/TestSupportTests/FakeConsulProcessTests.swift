@@ -4,7 +4,7 @@ import Testing
 @testable import TestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 @Suite("fake-consul executable")

@@ -43,7 +43,9 @@ struct FakeConsulWatchTests {
         #expect(failed.outcome == .errorStatus(status: 500, bodyTail: "boom"))
         #expect(handler.received.withLock { $0.count } == 1, "never retried")
         let head = try #require(failed.sent.first?.head)
-        #expect(head.hasPrefix("POST /fail HTTP/1.1\r\nHost: 127.0.0.1:\(handler.server.port)\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: \(payload.count + 1)\r\n"))
+        #expect(
+            head.hasPrefix(
+                "POST /fail HTTP/1.1\r\nHost: 127.0.0.1:\(handler.server.port)\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: \(payload.count + 1)\r\n"))
         #expect(head.hasSuffix("Content-Type: application/json\r\nX-Consul-Index: 42\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"))
         #expect(handler.received.withLock { $0.first?.body } == Data(payload + [10]))
 

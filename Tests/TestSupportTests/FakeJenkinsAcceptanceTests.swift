@@ -4,7 +4,7 @@ import Testing
 @testable import TestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// jenkins.md §9.5: one test per acceptance scenario, over real loopback HTTP with URLSession.
@@ -261,8 +261,9 @@ struct FakeJenkinsAcceptanceTests {
         let client = TestClient(user: "bot", secret: "tok")
         let trigger = try await client.post(fake.url("job/plain/build?delay=0sec"))
         let id = try #require(trigger.queueId)
-        #expect(try await client.get(fake.url("queue/item/\(id)/api/json")).json()["_class"] as? String
-            == "hudson.model.Queue$LeftItem")
+        #expect(
+            try await client.get(fake.url("queue/item/\(id)/api/json")).json()["_class"] as? String
+                == "hudson.model.Queue$LeftItem")
         fake.advance(seconds: 299)
         #expect(try await client.get(fake.url("queue/item/\(id)/api/json")).status == 200)
         fake.advance(seconds: 2)

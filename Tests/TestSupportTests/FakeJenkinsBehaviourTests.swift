@@ -4,7 +4,7 @@ import Testing
 @testable import TestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Behaviour beyond the §9.5 list: fault injection, connection counting, and finer points of §1–§4 and §9.

@@ -5,7 +5,7 @@ import Testing
 @testable import TestSupport
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The session delegate of `TestClient`.

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A bare TCP client for tests that need exact control over bytes and connection lifetime.
@@ -108,7 +108,6 @@ final class RawSocket {
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         _ = shutdown(fd, Int32(SHUT_RDWR))
     }
-
 
     private func findHeaderEnd() -> Int? {
         guard buffer.count >= 4 else { return nil }

@@ -127,7 +127,9 @@ public struct JSONReader: ~Copyable {
             guard position < end else { throw error(.unexpectedEnd(expected: "',' or '}'")) }
             switch base[position] {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return
+            case UInt8(ascii: "}"):
+                position += 1
+                return
             case let byte: throw error(.unexpectedByte(byte, expected: "',' or '}' after a member"))
             }
         }
@@ -159,7 +161,9 @@ public struct JSONReader: ~Copyable {
             guard position < end else { throw error(.unexpectedEnd(expected: "',' or ']'")) }
             switch base[position] {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "]"): position += 1; return
+            case UInt8(ascii: "]"):
+                position += 1
+                return
             case let byte: throw error(.unexpectedByte(byte, expected: "',' or ']' after an element"))
             }
         }
@@ -324,7 +328,10 @@ public struct JSONReader: ~Copyable {
         case .number: _ = try numberText()
         case .bool: _ = try readBool()
         case .null:
-            guard readNullIfPresent() else { try validateLiteral(); return }
+            guard readNullIfPresent() else {
+                try validateLiteral()
+                return
+            }
         }
     }
 

@@ -51,10 +51,23 @@ public struct HealthCheck: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case node = "Node", checkID = "CheckID", name = "Name", status = "Status", notes = "Notes"
-        case output = "Output", serviceID = "ServiceID", serviceName = "ServiceName", serviceTags = "ServiceTags"
-        case type = "Type", namespace = "Namespace", partition = "Partition", exposedPort = "ExposedPort"
-        case peerName = "PeerName", definition = "Definition", createIndex = "CreateIndex", modifyIndex = "ModifyIndex"
+        case node = "Node"
+        case checkID = "CheckID"
+        case name = "Name"
+        case status = "Status"
+        case notes = "Notes"
+        case output = "Output"
+        case serviceID = "ServiceID"
+        case serviceName = "ServiceName"
+        case serviceTags = "ServiceTags"
+        case type = "Type"
+        case namespace = "Namespace"
+        case partition = "Partition"
+        case exposedPort = "ExposedPort"
+        case peerName = "PeerName"
+        case definition = "Definition"
+        case createIndex = "CreateIndex"
+        case modifyIndex = "ModifyIndex"
     }
 
     /// Reads a check from the reader (the fast path used by the executables).
@@ -64,9 +77,15 @@ public struct HealthCheck: Sendable, Hashable, Codable {
         var seen: (node: Bool, checkID: Bool, status: Bool) = (false, false, false)
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "Node": check.node = try reader.readString(); seen.node = true
-            case "CheckID": check.checkID = try reader.readString(); seen.checkID = true
-            case "Status": check.status = CheckStatus(try reader.readString()); seen.status = true
+            case "Node":
+                check.node = try reader.readString()
+                seen.node = true
+            case "CheckID":
+                check.checkID = try reader.readString()
+                seen.checkID = true
+            case "Status":
+                check.status = CheckStatus(try reader.readString())
+                seen.status = true
             case "Name": check.name = try reader.readOptionalString()
             case "Notes": check.notes = try reader.readOptionalString()
             case "Output": check.output = try reader.readOptionalString()
@@ -111,12 +130,18 @@ public struct HealthCheck: Sendable, Hashable, Codable {
             var seen: (node: Bool, checkID: Bool, status: Bool) = (false, false, false)
             try reader.readObject { (key, reader) throws(JSONError) in
                 switch key {
-                case "Status": skim.status = CheckStatus(try reader.readString()); seen.status = true
-                case "Node": skim.node = try reader.readString(); seen.node = true
+                case "Status":
+                    skim.status = CheckStatus(try reader.readString())
+                    seen.status = true
+                case "Node":
+                    skim.node = try reader.readString()
+                    seen.node = true
                 case "ServiceName": skim.serviceName = try reader.readOptionalString() ?? ""
                 case "ServiceID": skim.serviceID = try reader.readOptionalString() ?? ""
                 case "ServiceTags": skim.serviceTags = try reader.readStringArrayField() ?? []
-                case "CheckID": skim.isMaintenance = try reader.readString().hasPrefix("_"); seen.checkID = true
+                case "CheckID":
+                    skim.isMaintenance = try reader.readString().hasPrefix("_")
+                    seen.checkID = true
                 default: try reader.skipValue()
                 }
             }
@@ -174,10 +199,22 @@ public struct HealthCheckDefinition: Sendable, Hashable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case interval = "Interval", timeout = "Timeout", deregisterCriticalServiceAfter = "DeregisterCriticalServiceAfter"
-        case http = "HTTP", header = "Header", method = "Method", body = "Body", tlsServerName = "TLSServerName"
-        case tlsSkipVerify = "TLSSkipVerify", tcp = "TCP", tcpUseTLS = "TCPUseTLS", udp = "UDP", grpc = "GRPC"
-        case osService = "OSService", grpcUseTLS = "GRPCUseTLS", sessionName = "SessionName"
+        case interval = "Interval"
+        case timeout = "Timeout"
+        case deregisterCriticalServiceAfter = "DeregisterCriticalServiceAfter"
+        case http = "HTTP"
+        case header = "Header"
+        case method = "Method"
+        case body = "Body"
+        case tlsServerName = "TLSServerName"
+        case tlsSkipVerify = "TLSSkipVerify"
+        case tcp = "TCP"
+        case tcpUseTLS = "TCPUseTLS"
+        case udp = "UDP"
+        case grpc = "GRPC"
+        case osService = "OSService"
+        case grpcUseTLS = "GRPCUseTLS"
+        case sessionName = "SessionName"
     }
 
     public init(reading reader: inout JSONReader) throws(JSONError) {

@@ -21,8 +21,15 @@ public struct KVPair: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case key = "Key", createIndex = "CreateIndex", modifyIndex = "ModifyIndex", lockIndex = "LockIndex"
-        case flags = "Flags", value = "Value", session = "Session", namespace = "Namespace", partition = "Partition"
+        case key = "Key"
+        case createIndex = "CreateIndex"
+        case modifyIndex = "ModifyIndex"
+        case lockIndex = "LockIndex"
+        case flags = "Flags"
+        case value = "Value"
+        case session = "Session"
+        case namespace = "Namespace"
+        case partition = "Partition"
     }
 
     /// The decoded bytes of ``value``, decoded on demand; `nil` when there is no value or it is not valid base64.
@@ -36,7 +43,9 @@ public struct KVPair: Sendable, Hashable, Codable {
         var seenKey = false
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "Key": pair.key = try reader.readString(); seenKey = true
+            case "Key":
+                pair.key = try reader.readString()
+                seenKey = true
             case "CreateIndex": pair.createIndex = try reader.readUInt64Field()
             case "ModifyIndex": pair.modifyIndex = try reader.readUInt64Field()
             case "LockIndex": pair.lockIndex = try reader.readUInt64Field()
@@ -72,8 +81,14 @@ public struct UserEvent: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id = "ID", name = "Name", payload = "Payload", nodeFilter = "NodeFilter"
-        case serviceFilter = "ServiceFilter", tagFilter = "TagFilter", version = "Version", lTime = "LTime"
+        case id = "ID"
+        case name = "Name"
+        case payload = "Payload"
+        case nodeFilter = "NodeFilter"
+        case serviceFilter = "ServiceFilter"
+        case tagFilter = "TagFilter"
+        case version = "Version"
+        case lTime = "LTime"
     }
 
     /// The decoded bytes of ``payload``, decoded on demand.
@@ -87,7 +102,9 @@ public struct UserEvent: Sendable, Hashable, Codable {
         var seenID = false
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
-            case "ID": event.id = try reader.readString(); seenID = true
+            case "ID":
+                event.id = try reader.readString()
+                seenID = true
             case "Name": event.name = try reader.readOptionalString()
             case "Payload": event.payload = try reader.readOptionalString()
             case "NodeFilter": event.nodeFilter = try reader.readOptionalString()

@@ -13,7 +13,9 @@ public struct ServiceEntry: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case node = "Node", service = "Service", checks = "Checks"
+        case node = "Node"
+        case service = "Service"
+        case checks = "Checks"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -33,11 +35,12 @@ public struct ServiceEntry: Sendable, Hashable, Codable {
             case "Node": node = try Node(reading: &reader)
             case "Service": service = try AgentService(reading: &reader)
             case "Checks":
-                checks = try reader.optional { (reader) throws(JSONError) in
-                    var checks: [HealthCheck] = []
-                    try reader.readArray { (reader) throws(JSONError) in checks.append(try HealthCheck(reading: &reader)) }
-                    return checks
-                } ?? []
+                checks =
+                    try reader.optional { (reader) throws(JSONError) in
+                        var checks: [HealthCheck] = []
+                        try reader.readArray { (reader) throws(JSONError) in checks.append(try HealthCheck(reading: &reader)) }
+                        return checks
+                    } ?? []
             default: try reader.skipValue()
             }
         }
@@ -67,9 +70,17 @@ public struct Node: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id = "ID", node = "Node", address = "Address", datacenter = "Datacenter"
-        case taggedAddresses = "TaggedAddresses", meta = "Meta", createIndex = "CreateIndex"
-        case modifyIndex = "ModifyIndex", partition = "Partition", peerName = "PeerName", locality = "Locality"
+        case id = "ID"
+        case node = "Node"
+        case address = "Address"
+        case datacenter = "Datacenter"
+        case taggedAddresses = "TaggedAddresses"
+        case meta = "Meta"
+        case createIndex = "CreateIndex"
+        case modifyIndex = "ModifyIndex"
+        case partition = "Partition"
+        case peerName = "PeerName"
+        case locality = "Locality"
     }
 
     public init(reading reader: inout JSONReader) throws(JSONError) {
@@ -79,7 +90,9 @@ public struct Node: Sendable, Hashable, Codable {
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
             case "ID": value.id = try reader.readOptionalString()
-            case "Node": value.node = try reader.readString(); seenNode = true
+            case "Node":
+                value.node = try reader.readString()
+                seenNode = true
             case "Address": value.address = try reader.readOptionalString()
             case "Datacenter": value.datacenter = try reader.readOptionalString()
             case "TaggedAddresses": value.taggedAddresses = try reader.readStringMapField()
@@ -102,7 +115,10 @@ public struct Locality: Sendable, Hashable, Codable {
     public var region: String?
     public var zone: String?
 
-    enum CodingKeys: String, CodingKey { case region = "Region", zone = "Zone" }
+    enum CodingKeys: String, CodingKey {
+        case region = "Region"
+        case zone = "Zone"
+    }
 
     public init(region: String? = nil, zone: String? = nil) {
         self.region = region
@@ -155,11 +171,27 @@ public struct AgentService: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind = "Kind", id = "ID", service = "Service", tags = "Tags", meta = "Meta", port = "Port"
-        case address = "Address", socketPath = "SocketPath", taggedAddresses = "TaggedAddresses", weights = "Weights"
-        case enableTagOverride = "EnableTagOverride", createIndex = "CreateIndex", modifyIndex = "ModifyIndex"
-        case contentHash = "ContentHash", proxy = "Proxy", connect = "Connect", peerName = "PeerName"
-        case namespace = "Namespace", partition = "Partition", datacenter = "Datacenter", locality = "Locality"
+        case kind = "Kind"
+        case id = "ID"
+        case service = "Service"
+        case tags = "Tags"
+        case meta = "Meta"
+        case port = "Port"
+        case address = "Address"
+        case socketPath = "SocketPath"
+        case taggedAddresses = "TaggedAddresses"
+        case weights = "Weights"
+        case enableTagOverride = "EnableTagOverride"
+        case createIndex = "CreateIndex"
+        case modifyIndex = "ModifyIndex"
+        case contentHash = "ContentHash"
+        case proxy = "Proxy"
+        case connect = "Connect"
+        case peerName = "PeerName"
+        case namespace = "Namespace"
+        case partition = "Partition"
+        case datacenter = "Datacenter"
+        case locality = "Locality"
     }
 
     public init(reading reader: inout JSONReader) throws(JSONError) {
@@ -169,8 +201,12 @@ public struct AgentService: Sendable, Hashable, Codable {
         try reader.readObject { (key, reader) throws(JSONError) in
             switch key {
             case "Kind": value.kind = try reader.readOptionalString()
-            case "ID": value.id = try reader.readString(); seen.id = true
-            case "Service": value.service = try reader.readString(); seen.service = true
+            case "ID":
+                value.id = try reader.readString()
+                seen.id = true
+            case "Service":
+                value.service = try reader.readString()
+                seen.service = true
             case "Tags": value.tags = try reader.readStringArrayField()
             case "Meta": value.meta = try reader.readStringMapField()
             case "Port": value.port = try reader.readIntField()
@@ -208,7 +244,10 @@ public struct ServiceAddress: Sendable, Hashable, Codable {
     public var address: String?
     public var port: Int?
 
-    enum CodingKeys: String, CodingKey { case address = "Address", port = "Port" }
+    enum CodingKeys: String, CodingKey {
+        case address = "Address"
+        case port = "Port"
+    }
 
     public init(address: String? = nil, port: Int? = nil) {
         self.address = address
@@ -233,7 +272,10 @@ public struct Weights: Sendable, Hashable, Codable {
     public var passing: Int?
     public var warning: Int?
 
-    enum CodingKeys: String, CodingKey { case passing = "Passing", warning = "Warning" }
+    enum CodingKeys: String, CodingKey {
+        case passing = "Passing"
+        case warning = "Warning"
+    }
 
     public init(passing: Int? = nil, warning: Int? = nil) {
         self.passing = passing

@@ -122,7 +122,9 @@ extension WatchType {
             if isEmpty { return Detection(type: .checks, ambiguous: true) }
             guard firstKind == .object else {
                 reader.position = start
-                var element = JSONError(.typeMismatch(expected: "an object (a check, service entry, node, key or event)", found: firstKind?.description ?? "nothing"), offset: start, line: 0, column: 0, path: [.index(0)])
+                var element = JSONError(
+                    .typeMismatch(expected: "an object (a check, service entry, node, key or event)", found: firstKind?.description ?? "nothing"),
+                    offset: start, line: 0, column: 0, path: [.index(0)])
                 let located = reader.error(element.problem, at: start + 1)
                 element.offset = located.offset
                 element.line = located.line

@@ -166,8 +166,9 @@ public struct CheckSelector: Sendable {
         }
         if recordMaintenance(check) { return }
         let isNode = check.isNodeCheck
-        offer(check, service: isNode ? nil : check.serviceName, serviceID: isNode ? nil : check.serviceID,
-              tags: check.serviceTags ?? [], kind: isNode ? .node : .service)
+        offer(
+            check, service: isNode ? nil : check.serviceName, serviceID: isNode ? nil : check.serviceID,
+            tags: check.serviceTags ?? [], kind: isNode ? .node : .service)
     }
 
     /// True when a skimmed check may be selected or is a maintenance check, so the full model
@@ -192,13 +193,15 @@ public struct CheckSelector: Sendable {
         if tracksPopulation {
             population.nodes.insert(entry.node.node)
             population.services.insert(entry.service.service)
-            population.note(node: entry.node.node, service: entry.service.service, serviceID: entry.service.id, tags: entry.service.tags ?? [], status: .passing)
+            population.note(
+                node: entry.node.node, service: entry.service.service, serviceID: entry.service.id, tags: entry.service.tags ?? [], status: .passing)
         }
         for check in entry.checks {
             population.checkCount += 1
             if recordMaintenance(check) { continue }
-            offer(check, service: entry.service.service, serviceID: entry.service.id,
-                  tags: entry.service.tags ?? check.serviceTags ?? [], kind: check.isNodeCheck ? .node : .service)
+            offer(
+                check, service: entry.service.service, serviceID: entry.service.id,
+                tags: entry.service.tags ?? check.serviceTags ?? [], kind: check.isNodeCheck ? .node : .service)
         }
     }
 
@@ -220,7 +223,9 @@ public struct CheckSelector: Sendable {
             checkName: check.name ?? "", status: check.status, output: check.output ?? "", notes: check.notes ?? "",
             tags: tags, consulIndex: consulIndex)
         guard criteria.matches(selected) else { return }
-        guard seen.insert(CheckKey(node: ExactName(check.node), checkID: ExactName(check.checkID), serviceID: serviceID.map { ExactName($0) })).inserted else { return }
+        guard seen.insert(CheckKey(node: ExactName(check.node), checkID: ExactName(check.checkID), serviceID: serviceID.map { ExactName($0) })).inserted else {
+            return
+        }
         candidates.append(selected)
     }
 
@@ -285,7 +290,8 @@ extension Selection {
                 // Go marshals a nil slice as `null`: for a checks, service or event watch (and
                 // when no type is forced) it means "nothing", as `[]` does.
                 if type == nil || type == .checks || type == .service || type == .event, reader.readNullIfPresent() {
-                    return .selected(CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation).finish(type: type ?? .checks))
+                    return .selected(
+                        CheckSelector(criteria: criteria, consulIndex: consulIndex, tracksPopulation: tracksPopulation).finish(type: type ?? .checks))
                 }
                 let detection: WatchType.Detection
                 if let type { detection = .init(type: type, ambiguous: false) } else { detection = try WatchType.detect(&reader) }
@@ -331,8 +337,8 @@ extension Selection {
     public static func select(from payload: WatchPayload, criteria: SelectionCriteria, consulIndex: UInt64? = nil) throws(SelectionError) -> Selection {
         var selector = CheckSelector(criteria: criteria, consulIndex: consulIndex)
         switch payload {
-        case .checks(let checks): checks.forEach { selector.consider($0) }
-        case .service(let entries): entries.forEach { selector.consider($0) }
+        case .checks(let checks): for check in checks { selector.consider(check) }
+        case .service(let entries): for entry in entries { selector.consider(entry) }
         case .key(nil), .keyprefix(nil): throw .noHealthChecks(payload.type, ambiguous: true)
         default: throw .noHealthChecks(payload.type, ambiguous: false)
         }

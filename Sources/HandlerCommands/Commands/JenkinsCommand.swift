@@ -93,7 +93,9 @@ public enum JenkinsCommand: Command {
             case "--poll-interval": options.pollInterval = try scanner.duration(for: option, attached: attached)
             case "--ca-file": options.caFile = try scanner.value(for: option, attached: attached)
             case "--token", "--password", "--api-token", "--build-token":
-                throw .usage("\(option) is not accepted: secrets on the command line show up in `ps` and shell history; use the JENKINS_* environment variables or a 0600 file (see --help)")
+                throw .usage(
+                    "\(option) is not accepted: secrets on the command line show up in `ps` and shell history; use the JENKINS_* environment variables or a 0600 file (see --help)"
+                )
             default: return false
             }
             return true
@@ -126,7 +128,8 @@ public enum JenkinsCommand: Command {
         let configuration = JenkinsConfiguration(
             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,
             retry: RetryPolicy(attempts: options.retries + 1), pollInterval: options.pollInterval)
-        let client = JenkinsClient(configuration: configuration, transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile))
+        let client = JenkinsClient(
+            configuration: configuration, transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile))
         let job = try! JenkinsJobTemplate(options.job)  // validated by parse
         let parameters = options.parameters.isEmpty ? nil : options.parameters.map { (name: $0.name, value: try! Template($0.value)) }
         let action = JenkinsAction(client: client, job: job, parameters: parameters, wait: options.wait)

@@ -93,7 +93,8 @@ public enum LogCommand: Command {
                 for incident in Incident.group(selection.checks, by: options.groupBy) {
                     let started = clock.now()
                     for check in incident.checks { try sink.write(.check(check, time: clock.now())) }
-                    let report = ActionReport(incident: incident, action: "log", outcome: .done(detail: "wrote \(incident.checks.count) record(s)"), duration: clock.now() - started)
+                    let report = ActionReport(
+                        incident: incident, action: "log", outcome: .done(detail: "wrote \(incident.checks.count) record(s)"), duration: clock.now() - started)
                     context.diagnostics("\(name): \(report.auditLine)")
                 }
                 for silenced in selection.silenced {

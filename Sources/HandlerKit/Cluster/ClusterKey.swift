@@ -49,11 +49,13 @@ public enum ClusterKey {
     /// True for a configured prefix made of safe segments (`consul-handlers`, `ops/heal`).
     public static func isSafePrefix(_ prefix: String) -> Bool {
         let segments = prefix.split(separator: "/", omittingEmptySubsequences: false)
-        return !prefix.isEmpty && segments.allSatisfy { segment in
-            !segment.isEmpty && segment.first != "." && segment.last != "."
-                && segment.utf8.allSatisfy { b in
-                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
-                }
-        }
+        return !prefix.isEmpty
+            && segments.allSatisfy { segment in
+                !segment.isEmpty && segment.first != "." && segment.last != "."
+                    && segment.utf8.allSatisfy { b in
+                        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
+                            || b == UInt8(ascii: ".")
+                    }
+            }
     }
 }

@@ -100,7 +100,10 @@ public final class ConsulStateBackend: PolicyStateBackend {
                 continue
             }
             if rest.hasPrefix("targets/") {
-                guard let record = decoded.targets.values.first else { view.unreadable.append(entry.key); continue }
+                guard let record = decoded.targets.values.first else {
+                    view.unreadable.append(entry.key)
+                    continue
+                }
                 view.state.targets[record.id] = record
                 view.targetKeys[record.id] = entry.key
                 if let actor = Self.actor(bytes) { view.actors[record.id] = actor }
@@ -166,9 +169,16 @@ public final class ConsulStateBackend: PolicyStateBackend {
         cache.metrics = state.metrics
     }
 
-    enum Step<T> { case done(T), unavailable(String) }
+    enum Step<T> {
+        case done(T)
+        case unavailable(String)
+    }
 
-    enum WriteOutcome { case written, conflict(String), unavailable(String) }
+    enum WriteOutcome {
+        case written
+        case conflict(String)
+        case unavailable(String)
+    }
 
     /// One change to make: a value to put (nil: delete) by CAS on the index read (nil: create).
     struct Change {
@@ -233,7 +243,8 @@ public final class ConsulStateBackend: PolicyStateBackend {
     static func sameForTheCluster(_ a: HealState.TargetRecord, _ b: HealState.TargetRecord) -> Bool {
         if a == b { return true }
         guard a.failing && b.failing && ((a.acted && b.acted) || (a.baseline && b.baseline)) else { return false }
-        var x = a, y = b
+        var x = a
+        var y = b
         for index in [0, 1] {
             var record = index == 0 ? x : y
             record.deliveriesFailing = 0

@@ -60,7 +60,8 @@ extension StateStore {
         var services: Set<String> = []
         if case .array(let list)? = root["services"] { services = Set(list.compactMap(\.string)) }
         return Delivery(
-            watch: watch, consulIndex: root["consulIndex"]?.uint64, time: root["time"]?.double ?? 0, incidents: incidents, silenced: silenced, services: services)
+            watch: watch, consulIndex: root["consulIndex"]?.uint64, time: root["time"]?.double ?? 0, incidents: incidents, silenced: silenced,
+            services: services)
     }
 
     public func removePending(watch: String) throws(SystemError) {

@@ -192,7 +192,10 @@ public struct HealConfig: Sendable {
         mutating func parse(_ root: JSONValue, into config: inout HealConfig) throws(HealConfig.Error) {
             let top = try object(
                 root, "$",
-                allowed: ["watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection", "jenkins", "defaults", "routes", "metrics", "consulState", "onConsulUnavailable", "$comment"])
+                allowed: [
+                    "watch", "stateDir", "groupBy", "nodeFailures", "consul", "selfCheck", "concurrency", "timeout", "journal", "blastRadius", "selection",
+                    "jenkins", "defaults", "routes", "metrics", "consulState", "onConsulUnavailable", "$comment",
+                ])
             config.watch = try string(top["watch"], "$.watch")
             config.stateDirectory = try string(top["stateDir"], "$.stateDir")
             if let text = try string(top["groupBy"], "$.groupBy") {
@@ -223,7 +226,10 @@ public struct HealConfig: Sendable {
                 let fields = try object(state, "$.consulState", allowed: ["prefix", "claimLease"])
                 let prefix = try string(fields["prefix"], "$.consulState.prefix") ?? "consul-handlers"
                 guard ClusterKey.isSafePrefix(prefix) else {
-                    throw fail("$.consulState.prefix", "use segments of letters, digits, '-', '_' and '.' joined by '/', none empty or starting or ending with '.' (every Consul version accepts such keys)")
+                    throw fail(
+                        "$.consulState.prefix",
+                        "use segments of letters, digits, '-', '_' and '.' joined by '/', none empty or starting or ending with '.' (every Consul version accepts such keys)"
+                    )
                 }
                 let lease = try duration(fields["claimLease"], "$.consulState.claimLease")
                 if let lease, lease < 1 { throw fail("$.consulState.claimLease", "must be at least 1s") }
@@ -249,10 +255,12 @@ public struct HealConfig: Sendable {
             if let blast = top["blastRadius"] {
                 let fields = try object(blast, "$.blastRadius", allowed: ["maxTargets", "maxPercent", "window", "enabled", "minKnownServices"])
                 config.blastRadius.maximumTargets = try int(fields["maxTargets"], "$.blastRadius.maxTargets", 1...100_000) ?? config.blastRadius.maximumTargets
-                config.blastRadius.maximumPercent = Double(try int(fields["maxPercent"], "$.blastRadius.maxPercent", 1...100) ?? Int(config.blastRadius.maximumPercent))
+                config.blastRadius.maximumPercent = Double(
+                    try int(fields["maxPercent"], "$.blastRadius.maxPercent", 1...100) ?? Int(config.blastRadius.maximumPercent))
                 config.blastRadius.window = try duration(fields["window"], "$.blastRadius.window") ?? config.blastRadius.window
                 config.blastRadius.enabled = try bool(fields["enabled"], "$.blastRadius.enabled") ?? true
-                config.blastRadius.minimumKnownServices = try int(fields["minKnownServices"], "$.blastRadius.minKnownServices", 1...100_000) ?? config.blastRadius.minimumKnownServices
+                config.blastRadius.minimumKnownServices =
+                    try int(fields["minKnownServices"], "$.blastRadius.minKnownServices", 1...100_000) ?? config.blastRadius.minimumKnownServices
             }
             if let selection = top["selection"] {
                 let fields = try object(selection, "$.selection", allowed: ["status", "includeMaintenance"])
@@ -271,7 +279,8 @@ public struct HealConfig: Sendable {
                 config.selection.includeMaintenance = try bool(fields["includeMaintenance"], "$.selection.includeMaintenance") ?? false
             }
             if let jenkins = top["jenkins"] {
-                let fields = try object(jenkins, "$.jenkins", allowed: ["url", "user", "tokenFile", "passwordFile", "buildTokenFile", "caFile", "requestTimeout", "retries"])
+                let fields = try object(
+                    jenkins, "$.jenkins", allowed: ["url", "user", "tokenFile", "passwordFile", "buildTokenFile", "caFile", "requestTimeout", "retries"])
                 config.jenkins.url = try string(fields["url"], "$.jenkins.url")
                 if let url = config.jenkins.url {
                     do { try JenkinsURL.validate(url) } catch { throw fail("$.jenkins.url", error.description) }
@@ -304,7 +313,9 @@ public struct HealConfig: Sendable {
                     let m = try object(value, path + ".match", allowed: ["service", "tag", "node", "check", "cause"])
                     var causes: Set<Incident.Cause> = []
                     for (causeIndex, text) in try strings(m["cause"], path + ".match.cause").enumerated() {
-                        guard let cause = Incident.Cause(rawValue: text) else { throw fail("\(path).match.cause[\(causeIndex)]", "expected check or node-down") }
+                        guard let cause = Incident.Cause(rawValue: text) else {
+                            throw fail("\(path).match.cause[\(causeIndex)]", "expected check or node-down")
+                        }
                         causes.insert(cause)
                     }
                     match = RouteMatch(
@@ -353,7 +364,9 @@ public struct HealConfig: Sendable {
 
         func action(_ value: JSONValue, _ path: String, config: HealConfig) throws(HealConfig.Error) -> ActionSpec {
             guard case .object(let raw) = value else { throw fail(path, "expected an object") }
-            guard let typeText = try string(raw["type"], path + ".type") else { throw fail(path + ".type", "required: jenkins, redeploy, log, external or webhook") }
+            guard let typeText = try string(raw["type"], path + ".type") else {
+                throw fail(path + ".type", "required: jenkins, redeploy, log, external or webhook")
+            }
             guard let kind = ActionSpec.Kind(rawValue: typeText) else {
                 throw fail(path + ".type", "unknown action type '\(typeText)' (known: jenkins, redeploy, log, external, webhook)")
             }
@@ -362,7 +375,8 @@ public struct HealConfig: Sendable {
             case .jenkins: allowed = ["type", "escalation", "on", "url", "job", "params", "wait"]
             case .redeploy, .external: allowed = ["type", "escalation", "on", "command", "timeout"]
             case .log: allowed = ["type", "file", "format"]
-            case .webhook: allowed = ["type", "escalation", "on", "url", "urlFile", "preset", "body", "headerFiles", "routingKeyFile", "caFile", "timeout", "retries"]
+            case .webhook:
+                allowed = ["type", "escalation", "on", "url", "urlFile", "preset", "body", "headerFiles", "routingKeyFile", "caFile", "timeout", "retries"]
             }
             let fields = try object(value, path, allowed: allowed)
             var spec = ActionSpec(kind: kind, escalation: try bool(fields["escalation"], path + ".escalation") ?? false)
@@ -441,7 +455,11 @@ public struct HealConfig: Sendable {
                 guard case .object(let members) = headers else { throw fail(path + ".headerFiles", "expected an object of HEADER: FILE") }
                 for name in members.keys.sorted() {
                     let headerPath = path + ".headerFiles." + name
-                    let valid = !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "!#$%&'*+-.^_`|~0123456789".unicodeScalars.contains($0)) }
+                    let valid =
+                        !name.isEmpty
+                        && name.unicodeScalars.allSatisfy {
+                            $0.isASCII && ($0.properties.isAlphabetic || "!#$%&'*+-.^_`|~0123456789".unicodeScalars.contains($0))
+                        }
                     guard valid else { throw fail(headerPath, "not a valid header name") }
                     guard !["host", "content-length", "content-type", "transfer-encoding", "connection"].contains(name.lowercased()) else {
                         throw fail(headerPath, "consul-heal sets \(name) itself")

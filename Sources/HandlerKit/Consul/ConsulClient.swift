@@ -50,7 +50,9 @@ public struct ConsulClient: Sendable {
                 }
             }
             return info
-        } validate: { info in info.nodeName.isEmpty ? "no Config.NodeName" : nil }
+        } validate: { info in
+            info.nodeName.isEmpty ? "no Config.NodeName" : nil
+        }
     }
 
     /// Registers (or re-registers) a TTL check on this agent. Needs `node:write` (or
@@ -94,7 +96,9 @@ public struct ConsulClient: Sendable {
     /// The services registered on `node`, or nil when the catalog does not know the node
     /// (Consul answers `null`). Needs `node:read` (and `service:read`: others are filtered out).
     public func catalogNode(_ node: String, deadline: Double? = nil) throws(ConsulError) -> ConsulCatalogNode? {
-        let call = Call(method: "GET", path: "/v1/catalog/node/" + (try ConsulPath.segment(node, what: "node name")), needs: "node:read for node \(node)", object: "node \(node)")
+        let call = Call(
+            method: "GET", path: "/v1/catalog/node/" + (try ConsulPath.segment(node, what: "node name")), needs: "node:read for node \(node)",
+            object: "node \(node)")
         let response = try perform(call, deadline: deadline)
         if call.isNotFound(response) { return nil }
         return try decode(response, call) { (reader) throws(JSONError) -> ConsulCatalogNode? in
@@ -119,7 +123,9 @@ public struct ConsulClient: Sendable {
     /// The checks of `node`, node-level first (`GET /v1/health/node/<node>`); `[]` for an
     /// unknown node. Services without checks are not in it: use ``catalogNode(_:deadline:)``.
     public func healthNodeChecks(_ node: String, deadline: Double? = nil) throws(ConsulError) -> [HealthCheck] {
-        let call = Call(method: "GET", path: "/v1/health/node/" + (try ConsulPath.segment(node, what: "node name")), needs: "node:read for node \(node)", object: "node \(node)")
+        let call = Call(
+            method: "GET", path: "/v1/health/node/" + (try ConsulPath.segment(node, what: "node name")), needs: "node:read for node \(node)",
+            object: "node \(node)")
         let response = try perform(call, deadline: deadline)
         if call.isNotFound(response) { return [] }
         return try decode(response, call) { (reader) throws(JSONError) in
@@ -154,7 +160,8 @@ public struct ConsulClient: Sendable {
     /// Every entry whose key starts with `prefix` (a plain string prefix), sorted by key; `[]`
     /// when there is none. Entries the token may not read are silently left out by Consul.
     public func kvList(prefix: String, deadline: Double? = nil) throws(ConsulError) -> [KVPair] {
-        var call = Call(method: "GET", path: "/v1/kv/" + (try ConsulPath.key(prefix, allowEmpty: true)), needs: "key:read on \(prefix)", object: "prefix \(prefix)")
+        var call = Call(
+            method: "GET", path: "/v1/kv/" + (try ConsulPath.key(prefix, allowEmpty: true)), needs: "key:read on \(prefix)", object: "prefix \(prefix)")
         call.query = "recurse"
         let response = try perform(call, deadline: deadline)
         if call.isNotFound(response) { return [] }
@@ -263,7 +270,10 @@ public struct ConsulClient: Sendable {
                 case 500...599:
                     if call.isWrite {
                         maybeApplied = true
-                        if !call.repeatable { throw .outcomeUnknown(operation: call.operation, cause: "the agent answered \(response.status)" + (message.isEmpty ? "" : " (\(message))")) }
+                        if !call.repeatable {
+                            throw .outcomeUnknown(
+                                operation: call.operation, cause: "the agent answered \(response.status)" + (message.isEmpty ? "" : " (\(message))"))
+                        }
                     }
                     failure = .http(status: response.status, operation: call.operation, message: message)
                     retryAfter = RetryPolicy.retryAfter(response.header("Retry-After"))
@@ -285,7 +295,9 @@ public struct ConsulClient: Sendable {
                     failure = .unreachable(agent: agent, cause: error, attempts: attempt)
                 }
             }
-            let final: ConsulError = maybeApplied ? .outcomeUnknown(operation: call.operation, cause: Self.cause(failure) + (attempt > 1 ? " (after \(attempt) attempts)" : "")) : failure
+            let final: ConsulError =
+                maybeApplied
+                ? .outcomeUnknown(operation: call.operation, cause: Self.cause(failure) + (attempt > 1 ? " (after \(attempt) attempts)" : "")) : failure
             if attempt >= settings.retry.attempts { throw final }
             let delay = retryAfter ?? settings.retry.delay(after: attempt)
             if clock.now() + delay >= end { throw final }

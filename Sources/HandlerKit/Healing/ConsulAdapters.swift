@@ -31,7 +31,10 @@ extension ConsulClient: NodeServicesLookup, KVReader, HealthReporter {
             do {
                 try updateCheck(id: checkID, status: status, output: output)
             } catch .notFound {
-                try registerCheck(ConsulTTLCheck(id: checkID, name: name, ttl: "\(Int(ttl.rounded(.up)))s", notes: "the consul-heal handler's own health (docs/consul.md)", status: status))
+                try registerCheck(
+                    ConsulTTLCheck(
+                        id: checkID, name: name, ttl: "\(Int(ttl.rounded(.up)))s", notes: "the consul-heal handler's own health (docs/consul.md)",
+                        status: status))
                 try updateCheck(id: checkID, status: status, output: output)
             }
         } catch {

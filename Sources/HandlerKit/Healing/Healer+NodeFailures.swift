@@ -17,11 +17,13 @@ extension Healer {
             // flush: the node failures whose lookup failed, as their serfHealth checks.
             let state = try store.snapshot()
             let pending = state.downNodes.filter { $0.value.watch == watch && $0.value.services == nil }.sorted { $0.key < $1.key }
-            selection = Selection(type: .checks, checks: pending.map { name, record in
-                SelectedCheck(
-                    kind: .node, service: nil, serviceID: nil, node: name, checkID: HealthCheck.serfHealthCheckID, checkName: record.checkName,
-                    status: .critical, output: record.output, consulIndex: record.consulIndex)
-            })
+            selection = Selection(
+                type: .checks,
+                checks: pending.map { name, record in
+                    SelectedCheck(
+                        kind: .node, service: nil, serviceID: nil, node: name, checkID: HealthCheck.serfHealthCheckID, checkName: record.checkName,
+                        status: .critical, output: record.output, consulIndex: record.consulIndex)
+                })
         } else {
             selection = Selection(type: .checks, checks: [])
         }
@@ -46,9 +48,11 @@ extension Healer {
                 state.downNodes[node.name] = nil
                 continue
             }
-            var record = state.downNodes[node.name] ?? HealState.DownNodeRecord(
-                watch: watch, since: time, services: nil, pending: nil, checkName: node.serf.checkName, output: node.serf.output,
-                consulIndex: node.serf.consulIndex)
+            var record =
+                state.downNodes[node.name]
+                ?? HealState.DownNodeRecord(
+                    watch: watch, since: time, services: nil, pending: nil, checkName: node.serf.checkName, output: node.serf.output,
+                    consulIndex: node.serf.consulIndex)
             record.services = node.services
             record.pending = node.pending
             state.downNodes[node.name] = record

@@ -130,7 +130,10 @@ public struct DownNodes: Sendable {
                     staleInstances[check.node, default: []].append(ServiceInstance(service: service, serviceID: check.serviceID ?? service, tags: check.tags))
                     continue
                 }
-                if pendingNodes.contains(check.node) { held.append(check); continue }
+                if pendingNodes.contains(check.node) {
+                    held.append(check)
+                    continue
+                }
             } else if check.service == Self.consulService, known[check.node] != nil || pendingNodes.contains(check.node) {
                 continue
             }
@@ -159,7 +162,8 @@ public struct DownNodes: Sendable {
     /// One line for people about a down node.
     public func describe(_ node: Node) -> String {
         guard let services = node.services else {
-            return "node \(node.name) is down (serfHealth critical); which services ran there is not known: \(node.pending ?? "unknown"); nothing is marked handled, it is looked up again on the next delivery or flush"
+            return
+                "node \(node.name) is down (serfHealth critical); which services ran there is not known: \(node.pending ?? "unknown"); nothing is marked handled, it is looked up again on the next delivery or flush"
         }
         let names = services.map { $0.serviceID == $0.service ? $0.service : "\($0.service) (\($0.serviceID))" }
         let from: String

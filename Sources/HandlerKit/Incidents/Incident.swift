@@ -191,7 +191,10 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
                 }
                 if text[next...].hasPrefix(Self.kvPrefix) {
                     let (part, after) = try Self.kvPart(text, from: text.index(next, offsetBy: Self.kvPrefix.count))
-                    if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                    if !literal.isEmpty {
+                        parts.append(.literal(literal))
+                        literal = ""
+                    }
                     parts.append(part)
                     index = after
                     continue
@@ -199,7 +202,10 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
                 guard let close = text[next...].firstIndex(of: "}") else { throw .unclosed(text) }
                 let name = String(text[next..<close])
                 guard Self.names.contains(name) else { throw .unknownPlaceholder(name, in: text) }
-                if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                if !literal.isEmpty {
+                    parts.append(.literal(literal))
+                    literal = ""
+                }
                 parts.append(.placeholder(name))
                 index = text.index(after: close)
             } else if character == "}" {
@@ -286,10 +292,11 @@ extension Incident {
             else { return nil }
             var tags: [String] = []
             if case .array(let values)? = f["tags"] { tags = values.compactMap(\.string) }
-            checks.append(SelectedCheck(
-                kind: kind, service: f["service"]?.string, serviceID: f["serviceID"]?.string, node: node, checkID: checkID,
-                checkName: f["checkName"]?.string ?? "", status: CheckStatus(f["status"]?.string ?? "critical"),
-                output: f["output"]?.string ?? "", notes: f["notes"]?.string ?? "", tags: tags, consulIndex: f["consulIndex"]?.uint64))
+            checks.append(
+                SelectedCheck(
+                    kind: kind, service: f["service"]?.string, serviceID: f["serviceID"]?.string, node: node, checkID: checkID,
+                    checkName: f["checkName"]?.string ?? "", status: CheckStatus(f["status"]?.string ?? "critical"),
+                    output: f["output"]?.string ?? "", notes: f["notes"]?.string ?? "", tags: tags, consulIndex: f["consulIndex"]?.uint64))
         }
         guard !checks.isEmpty else { return nil }
         self.init(groupBy: groupBy, checks: checks)

@@ -45,7 +45,8 @@ public struct JenkinsAction: Action {
         case .failure(let error):
             return .failed(reason: error.description, retryable: error.retryable)
         case .success(let trigger):
-            let queued = trigger.queueItem.map { trigger.merged ? "merged into queued item \($0)" : "queued as item \($0)" }
+            let queued =
+                trigger.queueItem.map { trigger.merged ? "merged into queued item \($0)" : "queued as item \($0)" }
                 ?? "accepted (no queue item given)"
             guard wait else { return .done(detail: "job \(path) \(queued)") }
             guard let item = trigger.queueItem else {

@@ -101,7 +101,11 @@ public struct TriggerResult: Sendable, Hashable {
 
 /// How a build ended (`Result` in Jenkins), or that it never started.
 public enum BuildResult: String, Sendable, Hashable {
-    case success = "SUCCESS", unstable = "UNSTABLE", failure = "FAILURE", aborted = "ABORTED", notBuilt = "NOT_BUILT"
+    case success = "SUCCESS"
+    case unstable = "UNSTABLE"
+    case failure = "FAILURE"
+    case aborted = "ABORTED"
+    case notBuilt = "NOT_BUILT"
     /// The queue item was cancelled before a build started.
     case cancelled = "CANCELLED"
 }
@@ -175,7 +179,12 @@ public final class JenkinsClient: Sendable {
                 // Merged into an item already in the queue: success, not a redirect to follow.
                 return .success(TriggerResult(queueItem: response.header("Location").flatMap(Self.queueItemNumber), merged: true))
             case 302:
-                return .failure(.http(status: 302, explanation: "Jenkins did not queue a build (302 to the job page): a queue decision handler refused it, or the job needs parameters sent another way", retryable: false))
+                return .failure(
+                    .http(
+                        status: 302,
+                        explanation:
+                            "Jenkins did not queue a build (302 to the job page): a queue decision handler refused it, or the job needs parameters sent another way",
+                        retryable: false))
             case 403 where response.text.contains("No valid crumb") && needsCrumb && !refreshedCrumb:
                 // The session behind the crumb expired: fetch a new crumb once.
                 refreshedCrumb = true
@@ -282,9 +291,14 @@ public final class JenkinsClient: Sendable {
             case .failure(let error): return .failure(error)
             }
             if response.status == 404 {
-                return .failure(.http(status: 404, explanation: "queue item \(queueItem) no longer exists (Jenkins forgets items about 5 minutes after they leave the queue)", retryable: false))
+                return .failure(
+                    .http(
+                        status: 404, explanation: "queue item \(queueItem) no longer exists (Jenkins forgets items about 5 minutes after they leave the queue)",
+                        retryable: false))
             }
-            guard response.status == 200, case .object(let item)? = try? JSONReader.read(response.body, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }) else {
+            guard response.status == 200,
+                case .object(let item)? = try? JSONReader.read(response.body, { (reader) throws(JSONError) in try JSONValue(reading: &reader) })
+            else {
                 return .failure(explain(response, job: job, parameters: nil))
             }
             if case .bool(true)? = item["cancelled"] { return .success((nil, .cancelled)) }
@@ -305,7 +319,9 @@ public final class JenkinsClient: Sendable {
             case .success(let value): response = value
             case .failure(let error): return .failure(error)
             }
-            guard response.status == 200, case .object(let build)? = try? JSONReader.read(response.body, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }) else {
+            guard response.status == 200,
+                case .object(let build)? = try? JSONReader.read(response.body, { (reader) throws(JSONError) in try JSONValue(reading: &reader) })
+            else {
                 return .failure(explain(response, job: job, parameters: nil))
             }
             // Terminal only when not building AND a result is set (a pipeline may set it early).
@@ -384,7 +400,8 @@ public final class JenkinsClient: Sendable {
         case 403 where fetchingCrumb:
             explanation = "Jenkins refused the crumb request (403): anonymous access is off; set JENKINS_USER and JENKINS_API_TOKEN"
         case 403:
-            explanation = configuration.credentials == .anonymous
+            explanation =
+                configuration.credentials == .anonymous
                 ? "Jenkins denied anonymous access (403): set JENKINS_USER and JENKINS_API_TOKEN, or a build token"
                 : "Jenkins denied access to \(name) (403): the user lacks Job/Build permission"
         case 404:

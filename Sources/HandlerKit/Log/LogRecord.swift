@@ -152,7 +152,10 @@ public enum Timestamp {
         let millis = Int64((seconds * 1000).rounded(.down))
         var days = millis / 86_400_000
         var rest = millis % 86_400_000
-        if rest < 0 { rest += 86_400_000; days -= 1 }
+        if rest < 0 {
+            rest += 86_400_000
+            days -= 1
+        }
         // Civil-from-days (Howard Hinnant's algorithm).
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -167,7 +170,8 @@ public enum Timestamp {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
+        return
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
     }
 }
 

@@ -33,30 +33,42 @@ public enum HealMetrics {
         }
         let targets = Array(state.targets.values)
         return [
-            .init("consul_handlers_deliveries_total", .counter, help: "Deliveries (watch payloads) handled, per watch.",
-                  samples: perWatch { Double(state.watches[$0]?.deliveries ?? 0) }),
-            .init(decisions, .counter, help: "Policy decisions per watch and decision (act, escalate, resolved, duplicate, cooldown, ...).",
-                  samples: state.metrics.samples(decisions)),
-            .init(actions, .counter, help: "Actions run per watch, action type and outcome (done, failed, skipped).",
-                  samples: state.metrics.samples(actions)),
-            .init("consul_handlers_open_incidents", .gauge, help: "Targets failing now, per watch.",
-                  samples: perWatch { watch in Double(targets.filter { $0.watch == watch && $0.failing }.count) }),
-            .init("consul_handlers_open_circuits", .gauge, help: "Targets whose remediation budget is exhausted (circuit open), per watch.",
-                  samples: perWatch { watch in Double(targets.filter { $0.watch == watch && $0.circuitOpenSince != nil }.count) }),
-            .init("consul_handlers_spooled_actions", .gauge, help: "Failed actions waiting in the spool to be retried, per watch.",
-                  samples: perWatch { Double(spool[$0] ?? 0) }),
-            .init("consul_handlers_dead_letters", .gauge, help: "Payloads kept as dead letters (they could not be read).",
-                  samples: [.init([], Double(deadLetters))]),
-            .init("consul_handlers_blast_radius_tripped", .gauge, help: "1 while the blast-radius breaker is tripped, else 0.",
-                  samples: [.init([], state.breaker == nil ? 0 : 1)]),
-            .init("consul_handlers_last_delivery_timestamp_seconds", .gauge, help: "When the last delivery of each watch was handled (Unix time).",
-                  samples: watches.compactMap { watch in state.watches[watch].map { PrometheusText.Sample([.init("watch", watch)], $0.lastDelivery) } }),
-            .init(lastSuccess, .gauge, help: "When an action last succeeded for each watch (Unix time).",
-                  samples: state.metrics.samples(lastSuccess)),
-            .init("consul_handlers_silences", .gauge, help: "Operators' silences in force (consul-heal silence).",
-                  samples: [.init([], Double(state.silences.values.filter { $0.isActive(at: now) }.count))]),
-            .init("consul_handlers_paused", .gauge, help: "1 while the watch is paused (consul-heal pause), else 0.",
-                  samples: perWatch { watch in state.pauses[watch]?.isActive(at: now) == true ? 1 : 0 }),
+            .init(
+                "consul_handlers_deliveries_total", .counter, help: "Deliveries (watch payloads) handled, per watch.",
+                samples: perWatch { Double(state.watches[$0]?.deliveries ?? 0) }),
+            .init(
+                decisions, .counter, help: "Policy decisions per watch and decision (act, escalate, resolved, duplicate, cooldown, ...).",
+                samples: state.metrics.samples(decisions)),
+            .init(
+                actions, .counter, help: "Actions run per watch, action type and outcome (done, failed, skipped).",
+                samples: state.metrics.samples(actions)),
+            .init(
+                "consul_handlers_open_incidents", .gauge, help: "Targets failing now, per watch.",
+                samples: perWatch { watch in Double(targets.filter { $0.watch == watch && $0.failing }.count) }),
+            .init(
+                "consul_handlers_open_circuits", .gauge, help: "Targets whose remediation budget is exhausted (circuit open), per watch.",
+                samples: perWatch { watch in Double(targets.filter { $0.watch == watch && $0.circuitOpenSince != nil }.count) }),
+            .init(
+                "consul_handlers_spooled_actions", .gauge, help: "Failed actions waiting in the spool to be retried, per watch.",
+                samples: perWatch { Double(spool[$0] ?? 0) }),
+            .init(
+                "consul_handlers_dead_letters", .gauge, help: "Payloads kept as dead letters (they could not be read).",
+                samples: [.init([], Double(deadLetters))]),
+            .init(
+                "consul_handlers_blast_radius_tripped", .gauge, help: "1 while the blast-radius breaker is tripped, else 0.",
+                samples: [.init([], state.breaker == nil ? 0 : 1)]),
+            .init(
+                "consul_handlers_last_delivery_timestamp_seconds", .gauge, help: "When the last delivery of each watch was handled (Unix time).",
+                samples: watches.compactMap { watch in state.watches[watch].map { PrometheusText.Sample([.init("watch", watch)], $0.lastDelivery) } }),
+            .init(
+                lastSuccess, .gauge, help: "When an action last succeeded for each watch (Unix time).",
+                samples: state.metrics.samples(lastSuccess)),
+            .init(
+                "consul_handlers_silences", .gauge, help: "Operators' silences in force (consul-heal silence).",
+                samples: [.init([], Double(state.silences.values.filter { $0.isActive(at: now) }.count))]),
+            .init(
+                "consul_handlers_paused", .gauge, help: "1 while the watch is paused (consul-heal pause), else 0.",
+                samples: perWatch { watch in state.pauses[watch]?.isActive(at: now) == true ? 1 : 0 }),
         ]
     }
 }

@@ -46,7 +46,8 @@ public struct MetricSeries: Sendable, Equatable {
         guard case .array(let entries) = json else { return }
         for entry in entries {
             guard case .object(let f) = entry, case .string(let name)? = f["name"], case .number(let text)? = f["value"], let value = Double(text),
-                PrometheusText.isValidName(name) else { continue }
+                PrometheusText.isValidName(name)
+            else { continue }
             var labels: [PrometheusText.Label] = []
             if case .object(let members)? = f["labels"] {
                 for labelName in members.keys.sorted() {

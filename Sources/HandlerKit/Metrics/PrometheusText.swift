@@ -58,10 +58,11 @@ public enum PrometheusText {
     /// `{a="1",b="2"}`, or nothing without labels.
     static func labelText(_ labels: [Label]) -> String {
         guard !labels.isEmpty else { return "" }
-        return "{" + labels.map { label in
-            precondition(isValidName(label.name, colon: false), "invalid label name \(label.name)")
-            return "\(label.name)=\"\(escapeLabelValue(label.value))\""
-        }.joined(separator: ",") + "}"
+        return "{"
+            + labels.map { label in
+                precondition(isValidName(label.name, colon: false), "invalid label name \(label.name)")
+                return "\(label.name)=\"\(escapeLabelValue(label.value))\""
+            }.joined(separator: ",") + "}"
     }
 
     /// Label values escape backslash, double quote and line feed.

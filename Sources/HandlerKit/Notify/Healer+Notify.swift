@@ -35,7 +35,8 @@ extension Healer {
             groupBy = .instance
             let slash = rest.firstIndex(of: "/") ?? rest.endIndex
             let serviceID = slash < rest.endIndex ? String(rest[rest.index(after: slash)...]) : ""
-            check = SelectedCheck(kind: .service, service: nil, serviceID: serviceID, node: String(rest[..<slash]), checkID: "", checkName: "", status: .passing)
+            check = SelectedCheck(
+                kind: .service, service: nil, serviceID: serviceID, node: String(rest[..<slash]), checkID: "", checkName: "", status: .passing)
         default:
             groupBy = .node
             check = SelectedCheck(kind: .node, service: nil, serviceID: nil, node: rest, checkID: "", checkName: "", status: .passing)
@@ -52,7 +53,8 @@ extension Healer {
         var notified: [String: String] = [:]
         for action in report.actions {
             guard case .done = action.outcome, action.incident.checks.first?.status != .passing,
-                let route = routing.route(for: action.incident), route.resolved.contains(where: { $0.name == action.action }) else { continue }
+                let route = routing.route(for: action.incident), route.resolved.contains(where: { $0.name == action.action })
+            else { continue }
             notified[action.incident.id] = route.name
         }
         guard countsMetrics || !notified.isEmpty else { return }
@@ -60,12 +62,12 @@ extension Healer {
         let countsMetrics = self.countsMetrics
         do {
             try backend.modify(persist: true) { (state) throws(SystemError) in
-            for (id, route) in notified {
-                guard var record = state.targets[id], record.failing else { continue }
-                record.notified = route
-                state.targets[id] = record
-            }
-            if countsMetrics { HealMetrics.count(report, watch: watch, time: time, into: &state.metrics) }
+                for (id, route) in notified {
+                    guard var record = state.targets[id], record.failing else { continue }
+                    record.notified = route
+                    state.targets[id] = record
+                }
+                if countsMetrics { HealMetrics.count(report, watch: watch, time: time, into: &state.metrics) }
             }
         } catch {
             switch error {

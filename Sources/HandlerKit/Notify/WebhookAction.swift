@@ -72,7 +72,9 @@ public struct WebhookAction: Action {
         let bytes = body(incident, time: context.clock.now())
         let target = Self.redacted(url)
         if context.dryRun {
-            return .skipped(reason: "dry run: would POST \(shapeName) (\(bytes.count) bytes) to \(target)" + (headers.isEmpty ? "" : " with header(s) \(headers.map(\.name).joined(separator: ", ")) (values redacted)"))
+            return .skipped(
+                reason: "dry run: would POST \(shapeName) (\(bytes.count) bytes) to \(target)"
+                    + (headers.isEmpty ? "" : " with header(s) \(headers.map(\.name).joined(separator: ", ")) (values redacted)"))
         }
         let request = HTTPRequest(method: "POST", url: url, headers: [HTTPHeader("Content-Type", "application/json")] + headers, body: bytes)
         var attempt = 0

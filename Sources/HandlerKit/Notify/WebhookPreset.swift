@@ -94,7 +94,8 @@ public enum WebhookPreset: String, Sendable, Hashable, CaseIterable {
         case .act:
             return "\(incident.target) is \(incident.status.rawValue) (check \(check.checkID) on \(incident.node)\(checks)): remediating"
         case .escalate:
-            return "\(incident.target) is \(incident.status.rawValue) (check \(check.checkID) on \(incident.node)\(checks)): escalated: \(event.reason(incident))"
+            return
+                "\(incident.target) is \(incident.status.rawValue) (check \(check.checkID) on \(incident.node)\(checks)): escalated: \(event.reason(incident))"
         case .resolved:
             return "\(incident.target) recovered: incident \(incident.id) closed"
         }
@@ -183,7 +184,10 @@ public struct BodyTemplate: Sendable {
                 guard character == "{", let close = text[next...].firstIndex(of: "}") else { throw .unclosed(text) }
                 let name = String(text[next..<close])
                 guard names.contains(name) else { throw .unknownPlaceholder(name, in: text) }
-                if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                if !literal.isEmpty {
+                    parts.append(.literal(literal))
+                    literal = ""
+                }
                 parts.append(.placeholder(name))
                 index = text.index(after: close)
             } else {
@@ -210,12 +214,13 @@ public struct BodyTemplate: Sendable {
         switch node {
         case .value(let value): writer.value(value)
         case .string(let parts):
-            writer.string(parts.map { part in
-                switch part {
-                case .literal(let text): return text
-                case .placeholder(let name): return values[name] ?? ""
-                }
-            }.joined())
+            writer.string(
+                parts.map { part in
+                    switch part {
+                    case .literal(let text): return text
+                    case .placeholder(let name): return values[name] ?? ""
+                    }
+                }.joined())
         case .array(let nodes): writer.array(nodes) { node, writer in write(node, values: values, to: &writer) }
         case .object(let members):
             writer.object { object in

@@ -77,9 +77,11 @@ public struct Decision: Sendable, Hashable {
         case .skip(let reason):
             switch reason {
             case .baseline:
-                return "baseline: already failing when this watch's first delivery (or a delivery whose CONSUL_INDEX did not advance) arrived; acting only if it recovers and fails again (on-start: wait)"
+                return
+                    "baseline: already failing when this watch's first delivery (or a delivery whose CONSUL_INDEX did not advance) arrived; acting only if it recovers and fails again (on-start: wait)"
             case .duplicate(let actedAt):
-                return actedAt.map { "duplicate: already acted on at \(Timestamp.iso8601($0)) for this failure" } ?? "duplicate: already handled for this failure"
+                return actedAt.map { "duplicate: already acted on at \(Timestamp.iso8601($0)) for this failure" }
+                    ?? "duplicate: already handled for this failure"
             case .inFlight(let by): return "in flight: handler \(by) is acting on it"
             case .belowThreshold(let deliveries, let needed, let seconds, let neededSeconds):
                 var parts: [String] = []
@@ -90,7 +92,9 @@ public struct Decision: Sendable, Hashable {
             case .budgetExhausted(let count, let window):
                 return "budget exhausted: \(count) remediations within \(Int(window))s; circuit open until it has been passing for the reset period"
             case .silenced(let detail): return "silenced: \(detail)"
-            case .blastRadius(let count): return "blast radius: \(count) targets turned critical together; remediation suspended (a Consul, network or datacenter failure is likelier than \(count) broken services)"
+            case .blastRadius(let count):
+                return
+                    "blast radius: \(count) targets turned critical together; remediation suspended (a Consul, network or datacenter failure is likelier than \(count) broken services)"
             }
         }
     }

@@ -4,7 +4,11 @@ import Platform
 extension Healer {
     /// One piece of work for phase 2.
     struct Work: Sendable {
-        enum Kind: Sendable { case remediate, escalate, retry(StateStore.SpoolEntry), resolve }
+        enum Kind: Sendable {
+            case remediate, escalate
+            case retry(StateStore.SpoolEntry)
+            case resolve
+        }
         var kind: Kind
         var incident: Incident
         var route: Route
@@ -69,7 +73,8 @@ extension Healer {
         func escalate(_ work: Work) -> Bool {
             if work.route.escalation.isEmpty {
                 // Journaled all the same: the decision must be on record even with nothing to run.
-                reports.append(ActionReport(incident: work.incident, action: "escalation", outcome: .skipped(reason: "no escalation action configured"), duration: 0))
+                reports.append(
+                    ActionReport(incident: work.incident, action: "escalation", outcome: .skipped(reason: "no escalation action configured"), duration: 0))
                 return true
             }
             var ok = true

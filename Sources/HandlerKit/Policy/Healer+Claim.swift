@@ -32,13 +32,17 @@ extension Healer {
     /// Without a state (`--no-state`) every failing target is acted on.
     func claim(_ delivery: Delivery, isFlush: Bool, now: Double, down: DownNodes = DownNodes()) throws(SystemError) -> Claim {
         guard let store, let backend else {
-            return Claim(decisions: delivery.incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
-                + delivery.silenced.map { Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident) })
+            return Claim(
+                decisions: delivery.incidents.map { Decision(id: $0.id, target: $0.target, verdict: .act, incident: $0) }
+                    + delivery.silenced.map {
+                        Decision(id: $0.incident.id, target: $0.incident.target, verdict: .skip(.silenced($0.reason)), incident: $0.incident)
+                    })
         }
         let reason: String
         do {
             let shared = try backend.claimant()
-            return try claim(delivery, isFlush: isFlush, now: now, down: down, on: backend, store: store, claimant: shared ?? claimant, keepsOwnClaims: shared != nil)
+            return try claim(
+                delivery, isFlush: isFlush, now: now, down: down, on: backend, store: store, claimant: shared ?? claimant, keepsOwnClaims: shared != nil)
         } catch {
             switch error {
             case .local(let error): throw error
@@ -46,7 +50,9 @@ extension Healer {
             }
         }
         guard actLocallyWhenUnavailable else { return Claim(decisions: [], unavailable: reason) }
-        log("WARNING: shared policy state unavailable (\(reason)); onConsulUnavailable is act-locally, so this agent decides ALONE on its local state: other agents may act on the same incidents")
+        log(
+            "WARNING: shared policy state unavailable (\(reason)); onConsulUnavailable is act-locally, so this agent decides ALONE on its local state: other agents may act on the same incidents"
+        )
         do {
             var claim = try self.claim(delivery, isFlush: isFlush, now: now, down: down, on: store, store: store, claimant: claimant)
             claim.local = true
@@ -72,7 +78,8 @@ extension Healer {
         let dryRun = self.dryRun
         return try backend.modify(persist: !dryRun) { (state) throws(SystemError) -> Claim in
             // A flush decides only the down nodes whose services are known at last.
-            let result = isFlush && delivery.incidents.isEmpty
+            let result =
+                isFlush && delivery.incidents.isEmpty
                 ? PolicyEngine.Decisions(decisions: [], baseline: false, breakerTripped: nil) : engine.decide(delivery, state: &state)
             if !dryRun { Self.remember(down, in: &state, watch: watch, isFlush: isFlush, time: now) }
             var claim = Claim(decisions: result.decisions, baseline: result.baseline, breakerTripped: result.breakerTripped)
@@ -109,9 +116,10 @@ extension Healer {
             for decision in result.decisions {
                 guard case .act = decision.verdict, let incident = decision.incident, let route = routing.route(for: incident) else { continue }
                 let key = Self.spoolKey(watch: watch, id: decision.id, failingSince: state.targets[decision.id]?.failingSince ?? now)
-                try store.writeSpool(StateStore.SpoolEntry(
-                    key: key, watch: watch, route: route.name, incidentID: decision.id, incidentJSON: incident.json,
-                    attempts: 0, firstFailure: now, lastError: ""))
+                try store.writeSpool(
+                    StateStore.SpoolEntry(
+                        key: key, watch: watch, route: route.name, incidentID: decision.id, incidentJSON: incident.json,
+                        attempts: 0, firstFailure: now, lastError: ""))
                 claim.spoolKeys[decision.id] = key
             }
             return claim

@@ -29,7 +29,9 @@ extension Healer {
         return try Self.settle(results, state: &scratch, store: store, claimant: claimant, watch: watch, now: now)
     }
 
-    private static func settle(_ results: [WorkResult], state: inout HealState, store: StateStore, claimant: String, watch: String, now: Double) throws(SystemError) -> Int {
+    private static func settle(_ results: [WorkResult], state: inout HealState, store: StateStore, claimant: String, watch: String, now: Double)
+        throws(SystemError) -> Int
+    {
         do {
             var spooled = 0
             for result in results {
@@ -54,10 +56,11 @@ extension Healer {
                     }
                 case .remediate where !result.succeeded && result.retryable:
                     let since = state.targets[id]?.failingSince ?? now
-                    try store.writeSpool(StateStore.SpoolEntry(
-                        key: result.work.spoolKey ?? Self.spoolKey(watch: watch, id: id, failingSince: since), watch: watch,
-                        route: result.work.route.name, incidentID: id, incidentJSON: result.work.incident.json, attempts: 1,
-                        firstFailure: now, lastError: result.ladderError ?? ""))
+                    try store.writeSpool(
+                        StateStore.SpoolEntry(
+                            key: result.work.spoolKey ?? Self.spoolKey(watch: watch, id: id, failingSince: since), watch: watch,
+                            route: result.work.route.name, incidentID: id, incidentJSON: result.work.incident.json, attempts: 1,
+                            firstFailure: now, lastError: result.ladderError ?? ""))
                     spooled += 1
                 case .remediate:
                     // Done, or failed beyond retrying: the running entry has served its purpose.

@@ -198,7 +198,8 @@ public struct Healer: Sendable {
         }
         var work = claim.retries + claim.resolving.map { Work(kind: .resolve, incident: $0.incident, route: $0.route) } + self.work(for: claim)
         if let tripped = claim.breakerTripped {
-            let message = "blast radius: \(tripped.count) targets turned critical within \(Int(blastRadius.window))s (\(tripped.joined(separator: ", "))); remediation suspended"
+            let message =
+                "blast radius: \(tripped.count) targets turned critical within \(Int(blastRadius.window))s (\(tripped.joined(separator: ", "))); remediation suspended"
             log("ALERT: \(message)")
             journal.record("alert", time: now) { record in
                 record.add("consulIndex", consulIndex)
@@ -227,7 +228,8 @@ public struct Healer: Sendable {
             let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
             for action in result.reports {
                 log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
-                journal.decision(decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action, retryAttempt: retryAttempt, note: result.work.note)
+                journal.decision(
+                    decision, consulIndex: consulIndex, digest: digest, time: clock.now(), action: action, retryAttempt: retryAttempt, note: result.work.note)
             }
             report.actions += result.reports
             if !result.succeeded { report.unresolved += 1 }
@@ -283,7 +285,9 @@ public struct Healer: Sendable {
         // Only a payload that also shows healthy checks (a `state: any` or `service` watch) tells
         // how many services there are; a `state: critical` payload shows only the failing ones.
         let broadView = selection.population.checkCount > selection.checks.count + selection.silenced.count
-        var delivery = Delivery(watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced, services: broadView ? selection.population.services : [])
+        var delivery = Delivery(
+            watch: watch, consulIndex: consulIndex, time: time, incidents: incidents, silenced: silenced,
+            services: broadView ? selection.population.services : [])
         delivery.holdRecoveries = !down.pending.isEmpty
         return (delivery, nodeFailures)
     }

@@ -20,7 +20,10 @@ public struct Delivery: Sendable {
     /// no delivery is counted, nothing is a baseline, nothing is resolved.
     public var isRetry = false
 
-    public init(watch: String, consulIndex: UInt64?, time: Double, incidents: [Incident], silenced: [(incident: Incident, reason: String)] = [], services: Set<String> = []) {
+    public init(
+        watch: String, consulIndex: UInt64?, time: Double, incidents: [Incident], silenced: [(incident: Incident, reason: String)] = [],
+        services: Set<String> = []
+    ) {
         self.watch = watch
         self.consulIndex = consulIndex
         self.time = time
@@ -44,7 +47,9 @@ public struct PolicyEngine: Sendable {
     /// explain and replay, whose fixed claimant never releases its claims.
     public var keepsOwnClaims = false
 
-    public init(settings: @escaping @Sendable (Incident) -> PolicySettings, blastRadius: BlastRadius = BlastRadius(), claimant: String = "", claimDuration: Double = 300) {
+    public init(
+        settings: @escaping @Sendable (Incident) -> PolicySettings, blastRadius: BlastRadius = BlastRadius(), claimant: String = "", claimDuration: Double = 300
+    ) {
         self.settings = settings
         self.blastRadius = blastRadius
         self.claimant = claimant
@@ -92,7 +97,8 @@ public struct PolicyEngine: Sendable {
         // Recoveries first: targets of this watch that are no longer failing.
         for id in state.targets.keys.sorted() {
             guard !delivery.holdRecoveries, !delivery.isRetry, var record = state.targets[id], record.failing, record.watch == watch,
-                !failingIDs.contains(id), !silencedIDs.contains(id) else { continue }
+                !failingIDs.contains(id), !silencedIDs.contains(id)
+            else { continue }
             record.failing = false
             record.passingSince = now
             record.failingSince = nil
@@ -162,7 +168,8 @@ public struct PolicyEngine: Sendable {
             } else if let breaker = state.breaker {
                 let failingNow = state.targets.values.filter { $0.failing && !$0.baseline && !$0.silenced }.count
                 let percentNow = Double(failingNow) * 100 / Double(known)
-                let calm = failingNow <= blastRadius.maximumTargets
+                let calm =
+                    failingNow <= blastRadius.maximumTargets
                     && !(state.knownServices.count >= blastRadius.minimumKnownServices && percentNow > blastRadius.maximumPercent && failingNow > 1)
                 if calm && now - breaker.trippedAt >= blastRadius.window { state.breaker = nil }
             }
@@ -180,7 +187,8 @@ public struct PolicyEngine: Sendable {
             }
             let silence = silencedBy[incident.id]
             let unknown = silence == nil ? Self.releaseExpiredClaim(&record, now: now) : nil
-            let verdict = silence.map { .skip(.silenced($0)) } ?? verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
+            let verdict =
+                silence.map { .skip(.silenced($0)) } ?? verdict(for: &record, policy: policy, breaker: state.breaker, now: now, outcomeUnknown: unknown != nil)
             switch verdict {
             case .act:
                 record.acted = true
@@ -239,7 +247,8 @@ public struct PolicyEngine: Sendable {
     /// Closes an open circuit when the target has been passing for its reset period.
     static func closeCircuitIfRested(_ record: inout HealState.TargetRecord, now: Double) -> Bool {
         guard let open = record.circuitOpenSince, let passing = record.passingSince, passing >= open,
-            now - passing >= record.circuitReset ?? 0 else { return false }
+            now - passing >= record.circuitReset ?? 0
+        else { return false }
         record.circuitOpenSince = nil
         record.circuitReset = nil
         record.remediations = []
@@ -248,7 +257,9 @@ public struct PolicyEngine: Sendable {
 
     /// `outcomeUnknown`: the last action's actor vanished; its claim already waited longer than
     /// a cooldown is meant to, so the cooldown does not apply (the budget does).
-    private func verdict(for record: inout HealState.TargetRecord, policy: PolicySettings, breaker: HealState.Breaker?, now: Double, outcomeUnknown: Bool = false) -> Decision.Verdict {
+    private func verdict(
+        for record: inout HealState.TargetRecord, policy: PolicySettings, breaker: HealState.Breaker?, now: Double, outcomeUnknown: Bool = false
+    ) -> Decision.Verdict {
         if record.baseline { return .skip(.baseline) }
         if record.acted {
             if let by = record.claimedBy, by != claimant, let until = record.claimedUntil, until > now { return .skip(.inFlight(by: by)) }
@@ -262,7 +273,8 @@ public struct PolicyEngine: Sendable {
         let byTime = threshold.seconds > 0 && elapsed >= threshold.seconds
         let unconstrained = threshold.deliveries <= 1 && threshold.seconds <= 0
         if !(unconstrained || byCount || byTime) {
-            return .skip(.belowThreshold(deliveries: record.deliveriesFailing, needed: threshold.deliveries, seconds: elapsed, neededSeconds: threshold.seconds))
+            return .skip(
+                .belowThreshold(deliveries: record.deliveriesFailing, needed: threshold.deliveries, seconds: elapsed, neededSeconds: threshold.seconds))
         }
         if record.circuitOpenSince != nil {
             return .skip(.budgetExhausted(remediations: record.remediations.count, window: policy.budget.window))

@@ -43,7 +43,10 @@ public struct Route: Sendable {
     public var resolved: [any Action] = []
     public var policy: PolicySettings
 
-    public init(name: String, match: RouteMatch?, ladder: [any Action], escalation: [any Action] = [], recorders: [any Action] = [], policy: PolicySettings = PolicySettings()) {
+    public init(
+        name: String, match: RouteMatch?, ladder: [any Action], escalation: [any Action] = [], recorders: [any Action] = [],
+        policy: PolicySettings = PolicySettings()
+    ) {
         self.name = name
         self.match = match
         self.ladder = ladder

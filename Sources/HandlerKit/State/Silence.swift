@@ -50,7 +50,8 @@ public enum SilenceTarget: Sendable, Hashable, CustomStringConvertible {
     /// Reads a key of the state (names already encoded); nil for anything else.
     public init?(id: String) {
         guard let colon = id.firstIndex(of: ":") else { return nil }
-        let kind = id[..<colon], rest = String(id[id.index(after: colon)...])
+        let kind = id[..<colon]
+        let rest = String(id[id.index(after: colon)...])
         guard !rest.isEmpty else { return nil }
         switch kind {
         case "service" where !rest.contains("/"): self = .service(rest)
@@ -73,7 +74,8 @@ public enum SilenceTarget: Sendable, Hashable, CustomStringConvertible {
             self = .service(Incident.encodeName(Self.unescape(text)))
             return
         }
-        let kind = text[..<colon], rest = text[text.index(after: colon)...]
+        let kind = text[..<colon]
+        let rest = text[text.index(after: colon)...]
         if kind == "instance" {
             let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }

@@ -128,15 +128,16 @@ public final class StateStore: Sendable {
         let bytes: [UInt8]
         do throws(SystemError) {
             bytes = try FileIO.readRegularFile(statePath, limit: FileIO.maximumInputSize).bytes
-        } catch where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
+        } catch  where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
             // Not a file we wrote (a link or a FIFO planted there): the same as a corrupt one.
             bytes = []
         }
         do {
             return try HealState(decoding: bytes)
         } catch .newerVersion(let version) {
-            throw SystemError("use", path: statePath, errno: Errno.protocolNotSupported,
-                              detail: "it was written by a newer consul-handlers (state format \(version), this one reads \(HealState.formatVersion))")
+            throw SystemError(
+                "use", path: statePath, errno: Errno.protocolNotSupported,
+                detail: "it was written by a newer consul-handlers (state format \(version), this one reads \(HealState.formatVersion))")
         } catch {
             guard repair else { throw SystemError("read", path: statePath, errno: Errno.illegalByteSequence, detail: "unreadable state: \(error.description)") }
             let aside = statePath + ".corrupt-" + String(Int(SystemTime.wallSeconds() * 1000)) + "-" + String(ProcessID.current)
@@ -208,7 +209,7 @@ public final class StateStore: Sendable {
             let bytes: [UInt8]
             do throws(SystemError) {
                 bytes = try FileIO.readRegularFile(path, limit: FileIO.maximumInputSize).bytes
-            } catch where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
+            } catch  where error.errno == Errno.symbolicLink || error.errno == Errno.invalid {
                 try quarantine(name, because: "it is not a regular file")
                 continue
             }
@@ -227,9 +228,11 @@ public final class StateStore: Sendable {
                 // Written by an older version: give it its hashed name.
                 try AtomicFile.rename(path, to: spoolDirectory + "/" + Self.fileName(key))
             }
-            entries.append(SpoolEntry(
-                key: key, watch: f["watch"]?.string ?? "", route: route, incidentID: id, incidentJSON: Array(incident.utf8), attempts: f["attempts"]?.int ?? 0,
-                firstFailure: f["firstFailure"]?.double ?? 0, lastError: f["lastError"]?.string ?? ""))
+            entries.append(
+                SpoolEntry(
+                    key: key, watch: f["watch"]?.string ?? "", route: route, incidentID: id, incidentJSON: Array(incident.utf8),
+                    attempts: f["attempts"]?.int ?? 0,
+                    firstFailure: f["firstFailure"]?.double ?? 0, lastError: f["lastError"]?.string ?? ""))
         }
         return entries
     }
@@ -251,7 +254,9 @@ public final class StateStore: Sendable {
         if readOnly { throw SystemError("write a dead letter in", path: directory, errno: Errno.readOnlyFileSystem, detail: "a dry run writes nothing") }
         try AtomicFile.createDirectory(deadLetterDirectory, mode: 0o700)
         let stamp = Timestamp.iso8601(time).replacingColons()
-        let base = deadLetterDirectory + "/" + stamp + "-" + (consulIndex.map(String.init) ?? "noindex") + "-" + String(Int(SystemTime.monotonicSeconds() * 1e6) % 1_000_000)
+        let base =
+            deadLetterDirectory + "/" + stamp + "-" + (consulIndex.map(String.init) ?? "noindex") + "-"
+            + String(Int(SystemTime.monotonicSeconds() * 1e6) % 1_000_000)
         try AtomicFile.write(bytes, to: base + ".payload", mode: 0o600)
         var writer = JSONWriter()
         writer.object { object in
@@ -291,7 +296,9 @@ public final class StateStore: Sendable {
             removed.append(name)
         }
         if !removed.isEmpty {
-            warn("removed \(removed.count) oldest dead letter(s) from \(deadLetterDirectory) (\(removed[0])\(removed.count > 1 ? " to \(removed[removed.count - 1])" : "")) to keep at most \(maximumCount) files and \(maximumBytes >> 20) MiB")
+            warn(
+                "removed \(removed.count) oldest dead letter(s) from \(deadLetterDirectory) (\(removed[0])\(removed.count > 1 ? " to \(removed[removed.count - 1])" : "")) to keep at most \(maximumCount) files and \(maximumBytes >> 20) MiB"
+            )
         }
     }
 

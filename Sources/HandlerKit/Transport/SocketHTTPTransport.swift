@@ -87,7 +87,6 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         }
     }
 
-
     private func checkOut(_ key: Key, deadline: Double) -> Result<Box, TransportError> {
         let reusable: Box? = pool.withLock { pool in
             if let box = pool.idle[key]?.popLast() { return box }
@@ -103,7 +102,10 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         }
         if let reusable { return .success(reusable) }
         do {
-            return .success(Box(try HTTPConnection(host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName)))
+            return .success(
+                Box(
+                    try HTTPConnection(
+                        host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName)))
         } catch {
             pool.withLock { $0.open -= 1 }
             return .failure(Self.map(error, timeout: deadline - SystemTime.monotonicSeconds()))

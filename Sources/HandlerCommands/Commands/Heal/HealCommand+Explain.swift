@@ -94,7 +94,10 @@ extension HealCommand {
             }
             context.diagnostics(DisplayText.escape("\(name): explain: reading the state in \(directory)"))
         } else {
-            context.diagnostics(DisplayText.escape("\(name): explain: no state in \(directory ?? "(no state directory)"); assuming an empty state, as on a first delivery (which only sets the baseline)"))
+            context.diagnostics(
+                DisplayText.escape(
+                    "\(name): explain: no state in \(directory ?? "(no state directory)"); assuming an empty state, as on a first delivery (which only sets the baseline)"
+                ))
         }
         let watch = watchName(config)
         if options.stateless, state.watches[watch] == nil {
@@ -133,16 +136,21 @@ extension HealCommand {
             }
             var shown: Set<[ExactName]> = []  // byte for byte, as Consul compares names
             for check in checks where shown.insert([ExactName(check.node), ExactName(check.checkID)]).inserted {
-                var explanation = explain(check, selection: selection, decisions: decisions, nodeFailures: nodeFailureIDs, routing: routing, groupBy: config.groupBy)
+                var explanation = explain(
+                    check, selection: selection, decisions: decisions, nodeFailures: nodeFailureIDs, routing: routing, groupBy: config.groupBy)
                 if check.checkID == HealthCheck.serfHealthCheckID, let node = down.node(check.node) { explanation = .nodeDown(down.describe(node)) }
-                rows.append([label, check.node, check.checkID, check.status.rawValue, explanation.name, explanation.reason(selecting: config.selection.statuses, kv: kv)])
+                rows.append([
+                    label, check.node, check.checkID, check.status.rawValue, explanation.name, explanation.reason(selecting: config.selection.statuses, kv: kv),
+                ])
             }
             // The service instances a down node takes with it, one row per incident they join.
             for incident in delivery.incidents where incident.cause == .nodeDown {
                 guard let decision = decisions[incident.id] else { continue }
                 let explanation = Explanation.decided(decision, route: routing.route(for: incident))
-                rows.append([label, incident.node, "node-down:" + (incident.service ?? "?"), incident.status.rawValue, explanation.name,
-                             explanation.reason(selecting: config.selection.statuses, kv: kv)])
+                rows.append([
+                    label, incident.node, "node-down:" + (incident.service ?? "?"), incident.status.rawValue, explanation.name,
+                    explanation.reason(selecting: config.selection.statuses, kv: kv),
+                ])
             }
             if checks.isEmpty { rows.append([label, "-", "-", "-", "nothing", "no checks in this payload (\(payload.type))"]) }
         }
@@ -155,7 +163,8 @@ extension HealCommand {
         _ check: HealthCheck, selection: Selection, decisions: [String: Decision], nodeFailures: [String: String], routing: RoutingTable, groupBy: GroupBy
     ) -> Explanation {
         if let maintenance = check.maintenance { return .maintenanceCheck(maintenance) }
-        let node = ExactName(check.node), checkID = ExactName(check.checkID)
+        let node = ExactName(check.node)
+        let checkID = ExactName(check.checkID)
         guard let selected = selection.checks.first(where: { ExactName($0.node) == node && ExactName($0.checkID) == checkID }) else {
             if let silenced = selection.silenced.first(where: { ExactName($0.check.node) == node && ExactName($0.check.checkID) == checkID }) {
                 return .silencedBeforePolicy(silenced)

@@ -73,10 +73,12 @@ extension HealCommand {
     /// `GET /metrics` on `serve`: the same exposition as the textfile.
     static func metricsReply(_ store: StateStore?, log: @Sendable (String) -> Void) -> HTTPServer.Reply {
         guard let store else {
-            return HTTPServer.Reply(status: 404, reason: "Not Found", body: Array(#"{"error":"no metrics without a state directory (--no-state)"}"#.utf8) + [10])
+            return HTTPServer.Reply(
+                status: 404, reason: "Not Found", body: Array(#"{"error":"no metrics without a state directory (--no-state)"}"#.utf8) + [10])
         }
         do throws(SystemError) {
-            return HTTPServer.Reply(status: 200, reason: "OK", headers: [("Content-Type", PrometheusText.contentType)], body: Array(try metricsText(store).utf8))
+            return HTTPServer.Reply(
+                status: 200, reason: "OK", headers: [("Content-Type", PrometheusText.contentType)], body: Array(try metricsText(store).utf8))
         } catch {
             log("metrics: \(error.description)")
             return HTTPServer.Reply(status: 500, reason: "Internal Server Error", body: Array(#"{"error":"cannot read the state"}"#.utf8) + [10])

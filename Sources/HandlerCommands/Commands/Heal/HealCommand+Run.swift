@@ -5,7 +5,9 @@ import Platform
 
 extension HealCommand {
     /// `consul-heal [run]`: each payload (stdin, or the files named) is one delivery.
-    static func deliver(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+    static func deliver(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError)
+        -> ExitCode
+    {
         let store = try openStore(options, config: config, context: context, log: log)
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
@@ -40,7 +42,9 @@ extension HealCommand {
     }
 
     /// `consul-heal flush`: retries this watch's spooled actions now, without a delivery.
-    static func flush(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+    static func flush(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError)
+        -> ExitCode
+    {
         guard let store = try openStore(options, config: config, context: context, log: log) else { throw .usage("flush needs a state directory") }
         let healer = try makeHealer(config, store: store, options: options, context: context, log: log)
         let report: Healer.Report

@@ -30,7 +30,9 @@ extension HealCommand {
     /// letter), 500 when an action failed (spooled when it can be retried). Consul logs non-2xx
     /// answers, with their body, at ERROR. Requests are read concurrently by `HTTPServer` (so a
     /// slow or idle client never holds up a delivery) and decided one at a time.
-    static func serve(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+    static func serve(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError)
+        -> ExitCode
+    {
         let (host, port) = listenAddress(options.listen!)!
         var limits = HTTPServer.Limits()
         limits.bodySize = options.maximumBody

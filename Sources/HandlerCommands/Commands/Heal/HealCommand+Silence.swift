@@ -38,7 +38,9 @@ extension HealCommand {
         }
     }
 
-    static func operate(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> ExitCode {
+    static func operate(_ options: Options, config: HealConfig, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError)
+        -> ExitCode
+    {
         let subcommand = options.subcommand.rawValue
         guard let store = try openStore(options, config: config, context: context, log: log) else {
             throw .usage("\(subcommand) needs the state directory (stateDir, --state-dir or CONSUL_HANDLERS_STATE_DIR), not --no-state")
@@ -108,7 +110,8 @@ extension HealCommand {
                 record.add("circuitOpenSince", before.circuitOpenSince.map(Timestamp.iso8601))
                 record.add("remediations", before.remediations.count)
             }
-            message = "reset \(target.id): circuit " + (before.circuitOpenSince.map { "closed (open since \(Timestamp.iso8601($0)))" } ?? "was closed")
+            message =
+                "reset \(target.id): circuit " + (before.circuitOpenSince.map { "closed (open since \(Timestamp.iso8601($0)))" } ?? "was closed")
                 + ", \(before.remediations.count) remediation(s) forgotten"
         case .pause:
             let pause = Silence(since: now, until: options.duration.map { now + $0 }, by: who, reason: reason)

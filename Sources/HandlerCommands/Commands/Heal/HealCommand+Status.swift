@@ -24,15 +24,19 @@ extension HealCommand {
         }
         var text = "state: \(store.directory)\n"
         for (name, watch) in state.watches.sorted(by: { $0.key < $1.key }) {
-            text += "watch \(DisplayText.escape(name)): \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
+            text +=
+                "watch \(DisplayText.escape(name)): \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
         }
         if let breaker = state.breaker {
-            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
+            text +=
+                "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
         }
         text += silenceLines(state, now: now)  // HealCommand+Silence.swift
         var rows: [[String]] = [["TARGET", "STATE", "SINCE", "REMEDIATIONS", "CIRCUIT", "LAST DECISION"]]
         for record in state.targets.values.sorted(by: { $0.id < $1.id }) {
-            let phase = record.failing ? (record.baseline ? "failing (baseline)" : record.silenced ? "failing (silenced)" : record.acted ? "failing (acted)" : "failing") : "passing"
+            let phase =
+                record.failing
+                ? (record.baseline ? "failing (baseline)" : record.silenced ? "failing (silenced)" : record.acted ? "failing (acted)" : "failing") : "passing"
             let since = record.failing ? record.failingSince : record.passingSince
             let circuit = record.circuitOpenSince.map { "open since \(Timestamp.iso8601($0))" } ?? "closed"
             rows.append([record.target, phase, since.map { age(now - $0) } ?? "-", String(record.remediations.count), circuit, record.lastDecision])
@@ -51,7 +55,8 @@ extension HealCommand {
     /// `status` with `consulState`: the cluster view from Consul KV (read-only): each target, who
     /// last claimed it, from which node and when; then this agent's spool.
     static func clusterStatus(
-        _ options: Options, spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, spool: [StateStore.SpoolEntry], context: CommandContext, now: Double
+        _ options: Options, spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, spool: [StateStore.SpoolEntry], context: CommandContext,
+        now: Double
     ) throws(CommandError) -> ExitCode {
         let backend = try consulState(spec, config: config, store: store, context: context)
         let view: ConsulStateBackend.View
@@ -68,10 +73,12 @@ extension HealCommand {
         }
         var text = "cluster state: \(backend.base) (this agent: node \(DisplayText.escape(node)))\n"
         if let watch = view.state.watches[backend.watch] {
-            text += "this agent: \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
+            text +=
+                "this agent: \(watch.deliveries) deliveries, last index \(watch.lastIndex.map(String.init) ?? "-"), last at \(Timestamp.iso8601(watch.lastDelivery))\n"
         }
         if let breaker = view.state.breaker {
-            text += "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
+            text +=
+                "BLAST RADIUS BREAKER TRIPPED at \(Timestamp.iso8601(breaker.trippedAt)): \(DisplayText.escape(breaker.targets.joined(separator: ", "))); remediation suspended\n"
         }
         var rows: [[String]] = [["TARGET", "STATE", "SINCE", "LAST CLAIM", "FROM NODE", "CLAIMED", "LAST DECISION"]]
         for record in view.state.targets.values.sorted(by: { $0.id < $1.id }) {
@@ -84,12 +91,17 @@ extension HealCommand {
             } else if actor != nil {
                 claim = "released"
             }
-            rows.append([record.target, phase, since.map { age(now - $0) } ?? "-", claim, actor?.node ?? "-", actor.map { Timestamp.iso8601($0.at) } ?? "-", record.lastDecision])
+            rows.append([
+                record.target, phase, since.map { age(now - $0) } ?? "-", claim, actor?.node ?? "-", actor.map { Timestamp.iso8601($0.at) } ?? "-",
+                record.lastDecision,
+            ])
         }
         text += rows.count > 1 ? table(rows) : "no targets known yet\n"
         if !view.unreadable.isEmpty { text += "unreadable keys (left alone): \(DisplayText.escape(view.unreadable.joined(separator: ", ")))\n" }
         text += "spool (this agent): \(spool.count) action(s) waiting\n"
-        if store.pendingDelivery(watch: backend.watch) != nil { text += "a delivery is pending (kept while Consul was unavailable): consul-heal flush decides it\n" }
+        if store.pendingDelivery(watch: backend.watch) != nil {
+            text += "a delivery is pending (kept while Consul was unavailable): consul-heal flush decides it\n"
+        }
         context.output(Array(text.utf8))
         return .success
     }

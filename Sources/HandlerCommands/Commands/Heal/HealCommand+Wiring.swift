@@ -6,7 +6,9 @@ import Platform
 /// From a configuration to a working healer: the state directory, the routes' actions with their
 /// secrets, and the journal. The one place that turns `HealConfig` into running parts.
 extension HealCommand {
-    static func openStore(_ options: Options, config: HealConfig, context: CommandContext, readOnly: Bool = false, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> StateStore? {
+    static func openStore(_ options: Options, config: HealConfig, context: CommandContext, readOnly: Bool = false, log: @escaping @Sendable (String) -> Void)
+        throws(CommandError) -> StateStore?
+    {
         var policy = PolicyOptions()
         policy.stateless = options.stateless
         policy.stateDirectory = options.stateDirectory ?? config.stateDirectory
@@ -16,7 +18,9 @@ extension HealCommand {
     }
 
     /// Builds the routes' actions (resolving Jenkins secrets) and the healer.
-    static func makeHealer(_ config: HealConfig, store: StateStore?, options: Options, context: CommandContext, log: @escaping @Sendable (String) -> Void) throws(CommandError) -> Healer {
+    static func makeHealer(_ config: HealConfig, store: StateStore?, options: Options, context: CommandContext, log: @escaping @Sendable (String) -> Void)
+        throws(CommandError) -> Healer
+    {
         let routing = try routingTable(config, context: context)
         var healer = Healer(
             routing: routing, groupBy: config.groupBy, watch: watchName(config), blastRadius: config.blastRadius,
@@ -50,7 +54,9 @@ extension HealCommand {
 
     /// The Consul KV backend of `consulState` (docs/cluster.md), on the agent of the `consul`
     /// object and the environment. Nothing is sent until the first delivery.
-    static func consulState(_ spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, context: CommandContext) throws(CommandError) -> ConsulStateBackend {
+    static func consulState(_ spec: HealConfig.ConsulStateSpec, config: HealConfig, store: StateStore, context: CommandContext) throws(CommandError)
+        -> ConsulStateBackend
+    {
         let settings: ConsulSettings
         do { settings = try ConsulSettings.resolve(environment: context.environment, config: consulOverrides(config), flagAddress: nil) } catch {
             throw CommandError(.configError, "consulState: \(error.description)")
@@ -66,7 +72,7 @@ extension HealCommand {
     /// A secret file the configuration names that cannot be used (wrong mode, a link, a FIFO)
     /// is a configuration error (78), as the same file given by flag is a usage error (64).
     static func routingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
-        do { return try buildRoutingTable(config, context: context) } catch where error.exitCode == .usage {
+        do { return try buildRoutingTable(config, context: context) } catch  where error.exitCode == .usage {
             throw CommandError(.configError, error.message)
         }
     }
@@ -118,7 +124,9 @@ extension HealCommand {
         return (PolicyEngine(routing: routing, blastRadius: config.blastRadius, claimant: "explain"), routing)
     }
 
-    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double, down: DownNodes = DownNodes()) -> (Delivery, [Incident]) {
+    static func delivery(_ selection: Selection, config: HealConfig, consulIndex: UInt64?, time: Double, down: DownNodes = DownNodes()) -> (
+        Delivery, [Incident]
+    ) {
         Healer.delivery(
             selection, groupBy: config.groupBy, watch: watchName(config), consulIndex: consulIndex, time: time, nodeFailures: config.nodeFailures, down: down)
     }

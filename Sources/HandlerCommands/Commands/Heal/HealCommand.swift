@@ -7,7 +7,9 @@ import Platform
 /// and explains, replays, flushes and reports.
 public enum HealCommand: Command {
     public enum Subcommand: String, Sendable, CaseIterable {
-        case run, serve, checkConfig = "check-config", explain, replay, flush, status
+        case run, serve
+        case checkConfig = "check-config"
+        case explain, replay, flush, status
         case silence, unsilence, reset, pause, resume
     }
 
@@ -102,23 +104,30 @@ public enum HealCommand: Command {
         var options = Options()
         var first = true
         var given: [String] = []  // the options written, to refuse those the subcommand ignores
-        let walk = try ArgumentScanner.walk(arguments, operand: { (word) throws(CommandError) in
-            defer { first = false }
-            if first, let subcommand = Subcommand(rawValue: word) {
-                options.subcommand = subcommand
-            } else if first, !word.contains("/"), !word.contains(".") {
-                // A payload file is named with a path or an extension; a bare word is a mistyped subcommand.
-                throw .usage(unknownSubcommand(word))
-            } else {
-                options.operands.append(word)
+        let walk = try ArgumentScanner.walk(
+            arguments,
+            operand: { (word) throws(CommandError) in
+                defer { first = false }
+                if first, let subcommand = Subcommand(rawValue: word) {
+                    options.subcommand = subcommand
+                } else if first, !word.contains("/"), !word.contains(".") {
+                    // A payload file is named with a path or an extension; a bare word is a mistyped subcommand.
+                    throw .usage(unknownSubcommand(word))
+                } else {
+                    options.operands.append(word)
+                }
             }
-        }) { (option, attached, scanner) throws(CommandError) -> Bool in
+        ) { (option, attached, scanner) throws(CommandError) -> Bool in
             given.append(option)
             switch option {
             case "--config": options.config = try scanner.value(for: option, attached: attached)
             case "--state-dir": options.stateDirectory = try scanner.value(for: option, attached: attached)
-            case "--no-state": try ArgumentScanner.flag(option, attached: attached); options.stateless = true
-            case "--dry-run": try ArgumentScanner.flag(option, attached: attached); options.dryRun = true
+            case "--no-state":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.stateless = true
+            case "--dry-run":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.dryRun = true
             case "--record": options.record = try scanner.value(for: option, attached: attached)
             case "--journal": options.journal = try scanner.value(for: option, attached: attached)
             case "--listen": options.listen = try scanner.value(for: option, attached: attached)
@@ -128,8 +137,12 @@ public enum HealCommand: Command {
                     throw .usage("--max-body needs a size from 1 to 1G, such as 64M (got '\(text)')")
                 }
                 options.maximumBody = size
-            case "--json": try ArgumentScanner.flag(option, attached: attached); options.json = true
-            case "--fresh": try ArgumentScanner.flag(option, attached: attached); options.fresh = true
+            case "--json":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.json = true
+            case "--fresh":
+                try ArgumentScanner.flag(option, attached: attached)
+                options.fresh = true
             case "--for": options.duration = try scanner.duration(for: option, attached: attached)
             case "--reason": options.reason = try scanner.value(for: option, attached: attached)
             case "--type":

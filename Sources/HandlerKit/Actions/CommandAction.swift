@@ -77,8 +77,7 @@ public struct CommandAction: Action {
     public func perform(_ incident: Incident, context: ActionContext) -> Outcome {
         let argv: [String]
         do { argv = try arguments(for: incident, kv: context.kv) } catch {
-            if case .kvUnavailable = error { return .failed(reason: error.description, retryable: true) }
-            return .failed(reason: error.description, retryable: false)
+            return .failed(reason: error.description, retryable: error.isRetryable)
         }
         if context.dryRun {
             return .skipped(reason: "would run " + argv.map(Self.quoteForDisplay).joined(separator: " "))

@@ -175,7 +175,8 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
 
     public let parts: [Part]
 
-    public init(_ text: String) throws(TemplateError) {
+    /// Parses `text`; a placeholder outside `names` is an error (webhook bodies allow a few more).
+    public init(_ text: String, names: Set<String> = Template.names) throws(TemplateError) {
         self.text = text
         var parts: [Part] = []
         var literal = ""
@@ -201,7 +202,7 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
                 }
                 guard let close = text[next...].firstIndex(of: "}") else { throw .unclosed(text) }
                 let name = String(text[next..<close])
-                guard Self.names.contains(name) else { throw .unknownPlaceholder(name, in: text) }
+                guard names.contains(name) else { throw .unknownPlaceholder(name, in: text) }
                 if !literal.isEmpty {
                     parts.append(.literal(literal))
                     literal = ""
@@ -262,6 +263,13 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
     case kvMissing(key: String)
     /// The KV value could not be read (agent unreachable, ACL).
     case kvUnavailable(key: String, reason: String)
+
+    /// True when trying again later may succeed: the agent could not be asked. A missing key or a
+    /// broken template needs a person.
+    public var isRetryable: Bool {
+        if case .kvUnavailable = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {

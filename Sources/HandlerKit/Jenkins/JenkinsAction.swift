@@ -18,7 +18,7 @@ public struct JenkinsAction: Action {
 
     /// A KV value the agent could not give is worth retrying; a bad template or a missing key is not.
     static func failure(_ error: JenkinsJobError) -> Outcome {
-        if case .template(.kvUnavailable) = error { return .failed(reason: error.description, retryable: true) }
+        if case .template(let template) = error { return .failed(reason: error.description, retryable: template.isRetryable) }
         return .failed(reason: error.description, retryable: false)
     }
 

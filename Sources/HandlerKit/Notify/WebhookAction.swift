@@ -43,10 +43,10 @@ public struct WebhookAction: Action {
     }
 
     /// The body for an incident, as sent.
-    public func body(_ incident: Incident, time: Double) -> [UInt8] {
+    public func body(_ incident: Incident, time: Double, kv: KVValues? = nil) throws(TemplateError) -> [UInt8] {
         switch shape {
         case .preset(let preset): return preset.body(incident, event: event, routingKey: routingKey, time: time)
-        case .template(let template): return template.render(incident, event: event)
+        case .template(let template): return try template.render(incident, event: event, kv: kv)
         }
     }
 
@@ -69,8 +69,11 @@ public struct WebhookAction: Action {
     }
 
     public func perform(_ incident: Incident, context: ActionContext) -> Outcome {
-        let bytes = body(incident, time: context.clock.now())
         let target = Self.redacted(url)
+        let bytes: [UInt8]
+        do { bytes = try body(incident, time: context.clock.now(), kv: context.kv) } catch {
+            return .failed(reason: "body for \(target): \(error.description)", retryable: error.isRetryable)
+        }
         if context.dryRun {
             return .skipped(
                 reason: "dry run: would POST \(shapeName) (\(bytes.count) bytes) to \(target)"

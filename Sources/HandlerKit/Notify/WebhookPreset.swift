@@ -133,14 +133,9 @@ public enum WebhookPreset: String, Sendable, Hashable, CaseIterable {
 public struct BodyTemplate: Sendable {
     public static let names = Template.names.union(["event", "reason", "alert"])
 
-    enum Part: Sendable, Hashable {
-        case literal(String)
-        case placeholder(String)
-    }
-
     indirect enum Node: Sendable {
         case value(JSONValue)
-        case string([Part])
+        case string(Template)
         case array([Node])
         case object([(String, Node)])
     }
@@ -154,7 +149,7 @@ public struct BodyTemplate: Sendable {
 
     static func node(_ value: JSONValue) throws(TemplateError) -> Node {
         switch value {
-        case .string(let text): return .string(try parts(text))
+        case .string(let text): return .string(try Template(text, names: names))
         case .array(let items):
             var nodes: [Node] = []
             for item in items { nodes.append(try node(item)) }
@@ -167,65 +162,38 @@ public struct BodyTemplate: Sendable {
         }
     }
 
-    /// `{name}` placeholders, `{{` and `}}` for literal braces (as ``Template``).
-    static func parts(_ text: String) throws(TemplateError) -> [Part] {
-        var parts: [Part] = []
-        var literal = ""
-        var index = text.startIndex
-        while index < text.endIndex {
-            let character = text[index]
-            let next = text.index(after: index)
-            if character == "{" || character == "}" {
-                if next < text.endIndex, text[next] == character {
-                    literal.append(character)
-                    index = text.index(after: next)
-                    continue
-                }
-                guard character == "{", let close = text[next...].firstIndex(of: "}") else { throw .unclosed(text) }
-                let name = String(text[next..<close])
-                guard names.contains(name) else { throw .unknownPlaceholder(name, in: text) }
-                if !literal.isEmpty {
-                    parts.append(.literal(literal))
-                    literal = ""
-                }
-                parts.append(.placeholder(name))
-                index = text.index(after: close)
-            } else {
-                literal.append(character)
-                index = next
-            }
-        }
-        if !literal.isEmpty { parts.append(.literal(literal)) }
-        return parts
-    }
-
-    /// The body for one incident and event.
-    public func render(_ incident: Incident, event: NotifyEvent) -> [UInt8] {
+    /// The body for one incident and event; `{kv:…}` values are read through `kv` (a value that
+    /// cannot be had fails the body, as it fails any template).
+    public func render(_ incident: Incident, event: NotifyEvent, kv: KVValues? = nil) throws(TemplateError) -> [UInt8] {
         var values = incident.placeholders
         values["event"] = event.rawValue
         values["reason"] = event.reason(incident)
         values["alert"] = incident.alert ?? ""
         var writer = JSONWriter()
-        Self.write(root, values: values, to: &writer)
+        try Self.write(root, values: values, kv: kv, to: &writer)
         return writer.bytes
     }
 
-    static func write(_ node: Node, values: [String: String], to writer: inout JSONWriter) {
+    static func write(_ node: Node, values: [String: String], kv: KVValues?, to writer: inout JSONWriter) throws(TemplateError) {
         switch node {
         case .value(let value): writer.value(value)
-        case .string(let parts):
-            writer.string(
-                parts.map { part in
-                    switch part {
-                    case .literal(let text): return text
-                    case .placeholder(let name): return values[name] ?? ""
-                    }
-                }.joined())
-        case .array(let nodes): writer.array(nodes) { node, writer in write(node, values: values, to: &writer) }
-        case .object(let members):
-            writer.object { object in
-                for (key, node) in members { object.field(key) { writer in write(node, values: values, to: &writer) } }
+        case .string(let template): writer.string(try template.render(values, kv: kv))
+        case .array(let nodes):
+            var failure: TemplateError?
+            writer.array(nodes) { node, writer in
+                do throws(TemplateError) { try write(node, values: values, kv: kv, to: &writer) } catch { failure = failure ?? error }
             }
+            if let failure { throw failure }
+        case .object(let members):
+            var failure: TemplateError?
+            writer.object { object in
+                for (key, node) in members {
+                    object.field(key) { writer in
+                        do throws(TemplateError) { try write(node, values: values, kv: kv, to: &writer) } catch { failure = failure ?? error }
+                    }
+                }
+            }
+            if let failure { throw failure }
         }
     }
 }

@@ -952,9 +952,15 @@ def bench_memory(bench):
         config = bench.path("memory-heal.json")
         with open(config, "w") as f:
             json.dump({"routes": [{"name": "all", "actions": [{"type": "log", "file": bench.path("memory-heal.log")}]}]}, f)
+        # The release binaries as installed (static, as production runs them) when make bench
+        # gives them; the --bin build otherwise.
+        def installed(name):
+            release = bench.args.release_bin and os.path.join(bench.args.release_bin, name)
+            return release if release and os.access(release, os.X_OK) else bench.exe(name)
+
         commands = {
-            "consul-critical": [bench.exe("consul-critical"), "--format", "names"],
-            "consul-heal": [bench.exe("consul-heal"), "--config", config, "--no-state"],
+            "consul-critical": [installed("consul-critical"), "--format", "names"],
+            "consul-heal": [installed("consul-heal"), "--config", config, "--no-state"],
         }
         runs = 1 if bench.args.quick else 3
         for (exe, pipe), r in rows.items():

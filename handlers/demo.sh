@@ -34,5 +34,5 @@ step "5. The state the handler keeps between runs:"
 step "6. Replaying the recorded deliveries through the policy on a virtual clock (nothing executed):"
 "$bin/consul-heal" replay --config "$here/demo-config.json" "$work/recorded"
 
-step "7. Why each check of a payload would (not) be acted on:"
-"$bin/consul-heal" explain --config "$here/demo-config.json" --fresh "$here/demo/1795700060000-48391.json" "$here/../Tests/TestSupport/Fixtures/checks-maintenance.json"
+step "7. What the next delivery would decide for each check, and why (explain reads the state; nothing is run):"
+CONSUL_INDEX=49000 "$bin/consul-heal" explain --config "$here/demo-config.json" --state-dir "$work/state" "$here/demo/1795700060000-48391.json" "$here/../Tests/TestSupport/Fixtures/checks-maintenance.json"

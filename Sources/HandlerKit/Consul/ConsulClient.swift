@@ -21,12 +21,16 @@ public struct ConsulClient: Sendable {
         self.clock = clock
     }
 
+    /// Connections the live client keeps to its agent (and so the writes a caller may issue at once).
+    public static let pooledConnections = 4
+
     /// A client on the project's socket transport: the unix socket, CA file and TLS name of
     /// `settings` applied to every connection.
     public static func live(_ settings: ConsulSettings, clock: any TimeSource = SystemClock()) -> ConsulClient {
         var unixSocket: String?
         if case .unix(let path) = settings.address { unixSocket = path }
-        let transport = SocketHTTPTransport(maximumConnections: 4, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)
+        let transport = SocketHTTPTransport(
+            maximumConnections: pooledConnections, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)
         return ConsulClient(settings: settings, transport: transport, clock: clock)
     }
 

@@ -96,6 +96,7 @@ public final class ConsulStateBackend: PolicyStateBackend {
         let entries: [KVPair]
         do { entries = try client.kvList(prefix: base) } catch { throw .unavailable(error.description) }
         var view = View()
+        let ownKey = agentKey(node)
         for entry in entries {
             guard let index = entry.modifyIndex else { continue }
             let rest = entry.key.dropFirst(base.count)
@@ -118,7 +119,7 @@ public final class ConsulStateBackend: PolicyStateBackend {
                 view.state.breaker = decoded.breaker
             } else if rest == "services" {
                 view.state.knownServices = decoded.knownServices
-            } else if entry.key == agentKey(node) {
+            } else if entry.key == ownKey {
                 view.state.watches[watch] = decoded.watches[watch]
             }
         }

@@ -84,6 +84,9 @@ public struct ActionRun: Sendable {
     }
 
     public func run(commandName: String, context: CommandContext) throws(CommandError) -> ExitCode {
+        if options.policy.claimLease != nil && options.policy.consulStatePrefix == nil {
+            throw .usage("--claim-lease applies only with --consul-state")
+        }
         let consulIndex = try ConsulIndex.parse(context.environment("CONSUL_INDEX"))
         let log: @Sendable (String) -> Void = { context.diagnostics("\(commandName): \($0)") }
         let store = try options.policy.openStore(environment: context.environment, readOnly: options.dryRun, mayBeMissing: options.dryRun, warn: log)
@@ -96,6 +99,11 @@ public struct ActionRun: Sendable {
         let agent = try ConsulWiring.agent(
             overrides: ConsulOverrides(), flagAddress: options.consulAddress, environment: context.environment, explicitExit: .usage)
         ConsulWiring.wire(&healer, agent: agent, nodeFailures: options.nodeFailures)
+        if let prefix = options.policy.consulStatePrefix, let store {
+            healer.policyState = try ConsulWiring.stateBackend(
+                prefix: prefix, watch: healer.watch, store: store, flagAddress: options.consulAddress, environment: context.environment)
+            healer.claimLease = options.policy.claimLease
+        }
         let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
         var failed = false
         for input in inputs {
@@ -105,6 +113,12 @@ public struct ActionRun: Sendable {
                 throw CommandError(.ioError, "state directory: \(error.description)")
             }
             if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+            if let reason = report.stateUnavailable, let store {
+                log(
+                    "shared policy state unavailable (\(reason)); nothing was acted on; the delivery is kept in \(store.pendingDirectory) and decided again on the next delivery"
+                )
+                failed = true
+            }
             failed = failed || report.failed
         }
         return failed ? .actionFailed : .success

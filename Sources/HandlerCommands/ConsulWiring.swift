@@ -23,6 +23,19 @@ enum ConsulWiring {
         }
     }
 
+    /// The Consul KV policy state of `--consul-state` (docs/cluster.md) on the agent of
+    /// `--consul-addr` and the CONSUL_* environment. Settings that cannot be resolved are a
+    /// usage error: shared state was asked for and nothing may be acted on without it.
+    static func stateBackend(
+        prefix: String, watch: String, store: StateStore, flagAddress: String?, environment: @escaping (String) -> String?
+    ) throws(CommandError) -> ConsulStateBackend {
+        let settings: ConsulSettings
+        do { settings = try ConsulSettings.resolve(environment: environment, config: ConsulOverrides(), flagAddress: flagAddress) } catch {
+            throw CommandError(.usage, "--consul-state: \(error.description)")
+        }
+        return ConsulStateBackend(client: ConsulClient.live(settings), prefix: prefix, watch: watch, local: store)
+    }
+
     /// Points the healer at the agent for down nodes' services and `{kv:…}` values.
     static func wire(_ healer: inout Healer, agent: ConsulAgent, nodeFailures: NodeFailureMode) {
         healer.nodeFailures = nodeFailures

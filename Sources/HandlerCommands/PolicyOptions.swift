@@ -11,6 +11,11 @@ public struct PolicyOptions: Sendable {
     public var settings = PolicySettings()
     public var blastRadius = BlastRadius()
     public var journal: String?
+    /// `--consul-state PREFIX`: the policy state in Consul KV under `<PREFIX>/<watch>/`, shared by
+    /// every agent running the same watch (docs/cluster.md); nil: the local state directory alone.
+    public var consulStatePrefix: String?
+    /// `--claim-lease DURATION`: how long a claim holds (with `--consul-state`).
+    public var claimLease: Double?
 
     public init() {}
 
@@ -31,6 +36,14 @@ public struct PolicyOptions: Sendable {
           --blast-radius N        suspend remediation when more than N targets fail within
                                   2 minutes (default 5); --blast-radius off disables it
           --journal FILE          append a JSON record per decision to FILE
+          --consul-state PREFIX   keep the policy state in Consul KV under PREFIX/<watch>/
+                                  (every change a check-and-set), so that every agent running
+                                  the same watch acts once per incident; the agent from
+                                  --consul-addr; while Consul is unavailable nothing is acted
+                                  on, the delivery is kept and decided on the next one (exit 75)
+          --claim-lease DURATION  with --consul-state: how long a claim holds before another
+                                  agent takes over an action whose actor died (default:
+                                  --timeout plus up to 60s)
         """
 
     public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {
@@ -71,6 +84,18 @@ public struct PolicyOptions: Sendable {
                 throw .usage("--blast-radius takes a number of targets or off, not '\(text)'")
             }
         case "--journal": journal = try scanner.value(for: option, attached: attached)
+        case "--consul-state":
+            let prefix = try scanner.value(for: option, attached: attached)
+            guard ClusterKey.isSafePrefix(prefix) else {
+                throw .usage(
+                    "--consul-state '\(prefix)': use segments of letters, digits, '-', '_' and '.' joined by '/', none empty or starting or ending with '.'"
+                )
+            }
+            consulStatePrefix = prefix
+        case "--claim-lease":
+            let seconds = try scanner.duration(for: option, attached: attached)
+            if seconds < 1 { throw .usage("--claim-lease must be at least 1s") }
+            claimLease = seconds
         default: return false
         }
         return true
@@ -82,7 +107,11 @@ public struct PolicyOptions: Sendable {
     public func openStore(
         environment: (String) -> String?, readOnly: Bool = false, mayBeMissing: Bool = false, warn: @escaping @Sendable (String) -> Void
     ) throws(CommandError) -> StateStore? {
-        if stateless { return nil }
+        if stateless {
+            // The local directory holds the shared state's lock, cache and kept deliveries.
+            if consulStatePrefix != nil { throw .usage("--consul-state needs a state directory; it cannot be used with --no-state") }
+            return nil
+        }
         guard let directory = stateDirectory ?? StateStore.defaultDirectory(environment: environment) else {
             throw .usage("no state directory: give --state-dir, set CONSUL_HANDLERS_STATE_DIR, or use --no-state")
         }

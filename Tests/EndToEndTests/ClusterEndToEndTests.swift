@@ -311,4 +311,72 @@ import Testing
             if let text = try? String(contentsOfFile: path, encoding: .utf8) { #expect(!text.contains(secret), "\(file)") }
         }
     }
+
+    /// Many incidents opening at once: each agent writes its claims on all the target keys at
+    /// once, so the agents race on every key in the same round; CAS still gives each to one.
+    @Test func manyIncidentsOpeningAtOnceAreEachActedOnOnce() throws {
+        let cluster = try Cluster(agents: 5)
+        let names = (0..<16).map { "svc\($0)" }
+        func payload(_ status: String) -> [UInt8] { Payloads.checks(names.map { Payloads.service($0, node: "n-\($0)", status: status) }) }
+        for node in ["node-1", "node-2"] { cluster.consul.inject(.init(.casConflict, endpoints: [.kv], method: "PUT", agent: node, every: 3)) }
+        cluster.consul.inject(.init(.delay(seconds: 0.05), endpoints: [.kv], method: "PUT", agent: "node-5"))
+        for result in cluster.deliverAll(payload("passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        for result in cluster.deliverAll(payload("critical"), index: 101) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        for result in cluster.deliverAll(payload("critical"), index: 102) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        #expect(cluster.actedTargets.sorted() == names.sorted(), "\(cluster.actions)")
+        #expect(cluster.consul.entries(prefix: "consul-handlers/web-checks/targets/").count == names.count)
+    }
+
+    /// `--consul-state` on an action executable: two consul-redeploy processes on two agents, each
+    /// with its own state directory, run the same watch and act once per incident opening.
+    @Test func twoConsulRedeployProcessesActOnce() throws {
+        let cluster = try Cluster(agents: 2)
+        // Slow writes: both read before either claim lands, so only CAS keeps them apart.
+        cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.kv], method: "PUT"))
+        @Sendable func redeploy(_ agent: Int, _ payload: [UInt8], index: UInt64, extra: [String] = []) throws -> ExecutableResult {
+            try ExecutableHarness.run(
+                "consul-redeploy",
+                arguments: [
+                    "--state-dir", cluster.stateDir(agent).path, "--consul-state", "handlers/redeploy", "--claim-lease", "30s", "--cooldown", "0",
+                    "--blast-radius", "off",
+                ] + extra + ["--", "/bin/sh", "-c", #"echo "$CONSUL_SERVICE $NODE" >> "$OUT"; cat >/dev/null"#],
+                stdin: payload,
+                environment: cluster.environment(agent, index: index).merging(["NODE": "node-\(agent + 1)", "OUT": cluster.actionsLog.path]) { _, new in new },
+                timeout: 120)
+        }
+        func both(_ payload: [UInt8], index: UInt64) -> [ExecutableResult] {
+            let results = Results(count: 2)
+            DispatchQueue.concurrentPerform(iterations: 2) { agent in
+                results.set(agent, (try? redeploy(agent, payload, index: index)) ?? ExecutableResult(exitCode: -1, stdoutBytes: [], stderrBytes: []))
+            }
+            return results.all
+        }
+        for step in Self.sequence {
+            for result in both(step.payload, index: step.index) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        }
+        #expect(cluster.actedTargets.sorted() == ["api", "web", "web"], "\(cluster.actions)")
+        let keys = cluster.consul.entries(prefix: "handlers/redeploy/consul-redeploy/").map(\.key)
+        #expect(keys.filter { $0.contains("/targets/") }.count == 2, "\(keys)")
+
+        // Consul unavailable: nothing acted on, one line, exit 75, the delivery kept.
+        cluster.consul.inject(.noLeader(endpoints: [.kv]))
+        let down = try redeploy(0, Self.checks(web: "passing", api: "passing"), index: 106)
+        #expect(down.exitCode == 75)
+        #expect(down.stderr.contains("shared policy state unavailable") && down.stderr.contains("No cluster leader"), "\(down.stderr)")
+        #expect(cluster.actedTargets.count == 3)
+        cluster.consul.clearFaults()
+
+        // Refused up front: a lease without shared state, shared state without a state directory.
+        let lease = try ExecutableHarness.run(
+            "consul-redeploy", arguments: ["--state-dir", cluster.stateDir(0).path, "--claim-lease", "1m", "--", "/bin/true"], stdin: [],
+            environment: ["CONSUL_INDEX": "1"])
+        #expect(lease.exitCode == 64 && lease.stderr.contains("--claim-lease applies only with --consul-state"), "\(lease.stderr)")
+        let stateless = try ExecutableHarness.run(
+            "consul-redeploy", arguments: ["--no-state", "--consul-state", "handlers", "--", "/bin/true"], stdin: [], environment: ["CONSUL_INDEX": "1"])
+        #expect(stateless.exitCode == 64 && stateless.stderr.contains("--no-state"), "\(stateless.stderr)")
+        let prefix = try ExecutableHarness.run(
+            "consul-redeploy", arguments: ["--state-dir", cluster.stateDir(0).path, "--consul-state", "../x", "--", "/bin/true"], stdin: [],
+            environment: ["CONSUL_INDEX": "1"])
+        #expect(prefix.exitCode == 64 && prefix.stderr.contains("--consul-state '../x'"), "\(prefix.stderr)")
+    }
 }

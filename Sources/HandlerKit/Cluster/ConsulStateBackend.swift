@@ -29,10 +29,16 @@ public final class ConsulStateBackend: PolicyStateBackend {
     let clock: any TimeSource
     /// CAS rounds before giving up (the delivery is then kept locally, as when Consul is down).
     public let maximumAttempts: Int
+    /// Target keys written at once (the live client's transport pools as many connections).
+    public let writeConcurrency: Int
     private let identity = Mutex<(node: String, claimant: String)?>(nil)
 
-    public init(client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any TimeSource = SystemClock(), maximumAttempts: Int = 40) {
+    public init(
+        client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any TimeSource = SystemClock(), maximumAttempts: Int = 40,
+        writeConcurrency: Int = ConsulClient.pooledConnections
+    ) {
         self.maximumAttempts = maximumAttempts
+        self.writeConcurrency = max(1, writeConcurrency)
         self.client = client
         self.prefix = prefix
         self.watch = watch
@@ -90,6 +96,7 @@ public final class ConsulStateBackend: PolicyStateBackend {
         let entries: [KVPair]
         do { entries = try client.kvList(prefix: base) } catch { throw .unavailable(error.description) }
         var view = View()
+        let ownKey = agentKey(node)
         for entry in entries {
             guard let index = entry.modifyIndex else { continue }
             let rest = entry.key.dropFirst(base.count)
@@ -112,7 +119,7 @@ public final class ConsulStateBackend: PolicyStateBackend {
                 view.state.breaker = decoded.breaker
             } else if rest == "services" {
                 view.state.knownServices = decoded.knownServices
-            } else if entry.key == agentKey(node) {
+            } else if entry.key == ownKey {
                 view.state.watches[watch] = decoded.watches[watch]
             }
         }
@@ -187,10 +194,41 @@ public final class ConsulStateBackend: PolicyStateBackend {
         var cas: UInt64?
     }
 
-    /// Writes each key that changed, in a fixed order (shared keys first, this agent's record
-    /// last), stopping at the first conflict.
+    /// Writes each key that changed: the shared keys (services, blast window) first, one after
+    /// another, stopping at the first conflict, so that no claim lands unless the blast-radius
+    /// window that allowed it did; then the target keys, up to ``writeConcurrency`` at once over
+    /// the pooled connections; this agent's record last, only when all the rest landed.
+    ///
+    /// Target keys are independent (each one's CAS guards only its own record), so they need no
+    /// order. Each attempt starts at a random one: agents that read the same view before any
+    /// claim landed claim different targets first instead of all racing for the first key, and
+    /// the work of a burst is shared out. Once one target write conflicts, no further one is
+    /// started (those in flight finish): another agent is claiming the same targets, and the
+    /// next read shows which, so a loser gives up after a few writes instead of all of them.
     func write(_ state: HealState, over view: View, identity: (node: String, claimant: String)) -> WriteOutcome {
-        for change in changes(state, over: view, identity: identity, now: clock.now()) {
+        let all = changes(state, over: view, identity: identity, now: clock.now())
+        let ownKey = agentKey(identity.node)
+        let shared = all.filter { $0.key == servicesKey || $0.key == blastKey }
+        let own = all.filter { $0.key == ownKey }
+        let changed = all.filter { $0.key != servicesKey && $0.key != blastKey && $0.key != ownKey }
+        for change in shared {
+            let outcome = apply(change)
+            if case .written = outcome { continue }
+            return outcome
+        }
+        let start = changed.isEmpty ? 0 : Int.random(in: 0..<changed.count)
+        let targets = Array(changed[start...] + changed[..<start])
+        let stop = Atomic<Bool>(false)
+        let outcomes = Dispatcher(concurrency: writeConcurrency).run(targets.count) { [self] index -> WriteOutcome? in
+            if stop.load(ordering: .relaxed) { return nil }
+            let outcome = apply(targets[index])
+            if case .written = outcome {} else { stop.store(true, ordering: .relaxed) }
+            return outcome
+        }
+        // Unavailable outranks a conflict: Consul cannot be used now, so nothing is decided again.
+        for case .unavailable(let reason)? in outcomes { return .unavailable(reason) }
+        for case .conflict(let key)? in outcomes { return .conflict(key) }
+        for change in own {
             let outcome = apply(change)
             if case .written = outcome { continue }
             return outcome

@@ -21,12 +21,16 @@ public struct ConsulClient: Sendable {
         self.clock = clock
     }
 
+    /// Connections the live client keeps to its agent (and so the writes a caller may issue at once).
+    public static let pooledConnections = 4
+
     /// A client on the project's socket transport: the unix socket, CA file and TLS name of
     /// `settings` applied to every connection.
     public static func live(_ settings: ConsulSettings, clock: any TimeSource = SystemClock()) -> ConsulClient {
         var unixSocket: String?
         if case .unix(let path) = settings.address { unixSocket = path }
-        let transport = SocketHTTPTransport(maximumConnections: 4, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)
+        let transport = SocketHTTPTransport(
+            maximumConnections: pooledConnections, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)
         return ConsulClient(settings: settings, transport: transport, clock: clock)
     }
 
@@ -256,11 +260,14 @@ public struct ConsulClient: Sendable {
             let failure: ConsulError
             switch transport.send(request, timeout: min(settings.timeout, remaining)) {
             case .success(let response):
+                // A success is returned untouched: its body (a whole prefix of KV entries) is not
+                // scanned for an error message.
+                if (200..<300).contains(response.status) { return response }
                 let message = self.message(response)
                 if response.status == 404, message.hasPrefix("Invalid URL path") {
                     throw .notFound(object: "\(call.operation) is not an endpoint of this agent (is \(agent) a Consul agent?)")
                 }
-                if (200..<300).contains(response.status) || call.isNotFound(response) { return response }
+                if call.isNotFound(response) { return response }
                 switch response.status {
                 case 403: throw denied(response, call)
                 case 429:
@@ -326,7 +333,9 @@ public struct ConsulClient: Sendable {
 
     /// The first line of an error body, bounded, with the token (should a proxy echo it) hidden.
     func message(_ response: HTTPResponse) -> String {
-        var text = String(response.text.prefix(while: { $0 != "\n" && $0 != "\r\n" })).trimmingWhitespace()
+        // Only the start of the body is looked at: the line is cut at 200 characters anyway.
+        let head = String(decoding: response.body.prefix(4096), as: UTF8.self)
+        var text = String(head.prefix(while: { $0 != "\n" && $0 != "\r\n" })).trimmingWhitespace()
         if text.count > 200 { text = String(text.prefix(200)) + "…" }
         if let secret = settings.token?.secret, !secret.isEmpty { text = text.replacing(secret, with: "<redacted>") }
         return String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))

@@ -24,6 +24,8 @@ extension Healer {
         var local = false
         /// Why the shared state could not be used (nothing decided, nothing claimed).
         var unavailable: String?
+        /// Spool entries to write once the claims are recorded (shared state only).
+        var unspooled: [StateStore.SpoolEntry] = []
     }
 
     /// Phase 1, under the state lock: decides the delivery, claims the targets to act on, picks
@@ -76,7 +78,13 @@ extension Healer {
         let claimUntil = now + claimDuration
         let watch = self.watch
         let dryRun = self.dryRun
-        return try backend.modify(persist: !dryRun) { (state) throws(SystemError) -> Claim in
+        // On the shared state the body may run again after a CAS conflict, and an agent that
+        // loses the race acts on nothing: its spool entries are written once its claims are
+        // recorded (before any action starts), not by every attempt of every agent. A handler
+        // killed between the two leaves a claim with no outcome, which the next delivery on any
+        // agent takes over when its lease ends, as when its host dies.
+        let spoolsAfterClaim = keepsOwnClaims
+        var claim = try backend.modify(persist: !dryRun) { (state) throws(SystemError) -> Claim in
             // A flush decides only the down nodes whose services are known at last.
             let result =
                 isFlush && delivery.incidents.isEmpty
@@ -116,14 +124,17 @@ extension Healer {
             for decision in result.decisions {
                 guard case .act = decision.verdict, let incident = decision.incident, let route = routing.route(for: incident) else { continue }
                 let key = Self.spoolKey(watch: watch, id: decision.id, failingSince: state.targets[decision.id]?.failingSince ?? now)
-                try store.writeSpool(
-                    StateStore.SpoolEntry(
-                        key: key, watch: watch, route: route.name, incidentID: decision.id, incidentJSON: incident.json,
-                        attempts: 0, firstFailure: now, lastError: ""))
+                let entry = StateStore.SpoolEntry(
+                    key: key, watch: watch, route: route.name, incidentID: decision.id, incidentJSON: incident.json,
+                    attempts: 0, firstFailure: now, lastError: "")
+                if spoolsAfterClaim { claim.unspooled.append(entry) } else { try store.writeSpool(entry) }
                 claim.spoolKeys[decision.id] = key
             }
             return claim
         }
+        do { for entry in claim.unspooled { try store.writeSpool(entry) } } catch { throw .local(error) }
+        claim.unspooled = []
+        return claim
     }
 
     /// The spool key of one failure of one target (a later failure gets another).

@@ -63,8 +63,23 @@ import Testing
                 "consul-heal", arguments: ["--config", config] + extra, stdin: payload, environment: ["CONSUL_INDEX": String(index)])
         }
 
+        /// The metrics file, parsed by our strict parser and, where it is installed (always in CI),
+        /// by Prometheus' own: both must read the same samples.
         func parsedMetrics() throws -> [String: PrometheusExpositionParser.Family] {
-            try PrometheusExpositionParser.parse(String(contentsOfFile: metrics, encoding: .utf8))
+            let text = try String(contentsOfFile: metrics, encoding: .utf8)
+            let families = try PrometheusExpositionParser.parse(text)
+            if let reference = try PrometheusReferenceParser.parse(text) {
+                let ours = families.values.flatMap(\.samples)
+                #expect(reference.count == ours.count, "reference parser: \(reference.count) samples, ours: \(ours.count)")
+                for sample in ours {
+                    // Values to 12 significant digits: the reference's floats reach us through JSON.
+                    let same = reference.contains {
+                        $0.name == sample.name && $0.labels == sample.labels && abs($0.value - sample.value) <= 1e-12 * max(1, abs(sample.value))
+                    }
+                    #expect(same, "the reference parser does not read \(sample) the same way")
+                }
+            }
+            return families
         }
 
         func metric(_ name: String, _ labels: [String: String] = ["watch": "web-critical"]) throws -> Double? {

@@ -15,6 +15,12 @@ public enum PrometheusExpositionParser {
         public var name: String
         public var labels: [String: String]
         public var value: Double
+
+        public init(name: String, labels: [String: String], value: Double) {
+            self.name = name
+            self.labels = labels
+            self.value = value
+        }
     }
 
     public struct Family: Equatable, Sendable {

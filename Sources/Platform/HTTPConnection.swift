@@ -21,6 +21,9 @@ public final class HTTPConnection {
         case resolve(String)
         case connect(String)
         case tls(String)
+        /// The peer's certificate did not verify (untrusted issuer, expired, another name):
+        /// trying again cannot help, unlike a failed handshake or a broken connection.
+        case untrustedCertificate(host: String, reason: String)
         case timedOut
         /// The peer closed the connection, or sent something that is not HTTP.
         case broken(String)
@@ -30,6 +33,7 @@ public final class HTTPConnection {
             case .resolve(let detail): return "cannot resolve \(detail)"
             case .connect(let detail): return detail
             case .tls(let detail): return "TLS: \(detail)"
+            case .untrustedCertificate(let host, let reason): return "TLS: certificate verification failed for \(host) (\(reason))"
             case .timedOut: return "timed out"
             case .broken(let detail): return detail
             }
@@ -253,6 +257,7 @@ final class TLS: @unchecked Sendable {
     typealias SSLWrite = @convention(c) (OpaquePointer?, UnsafeRawPointer?, Int32) -> Int32
     typealias SSLError = @convention(c) (OpaquePointer?, Int32) -> Int32
     typealias SSLFree = @convention(c) (OpaquePointer?) -> Void
+    typealias VerifyString = @convention(c) (Int) -> UnsafePointer<CChar>?
 
     let clientMethod: Method
     let ctxNew: CTXNew
@@ -272,6 +277,8 @@ final class TLS: @unchecked Sendable {
     let pendingSSL: SSLInt
     let freeSSL: SSLFree
     let shutdownSSL: SSLInt
+    /// `X509_verify_cert_error_string` (libcrypto, found through libssl), for the reason in words.
+    let verifyString: VerifyString?
 
     private static let state = Mutex<TLS?>(nil)
 
@@ -313,14 +320,15 @@ final class TLS: @unchecked Sendable {
             connectSSL: try symbol("SSL_connect", as: SSLInt.self), verifyResult: try symbol("SSL_get_verify_result", as: SSLLong.self),
             readSSL: try symbol("SSL_read", as: SSLIO.self), writeSSL: try symbol("SSL_write", as: SSLWrite.self),
             errorSSL: try symbol("SSL_get_error", as: SSLError.self), pendingSSL: try symbol("SSL_pending", as: SSLInt.self),
-            freeSSL: try symbol("SSL_free", as: SSLFree.self), shutdownSSL: try symbol("SSL_shutdown", as: SSLInt.self))
+            freeSSL: try symbol("SSL_free", as: SSLFree.self), shutdownSSL: try symbol("SSL_shutdown", as: SSLInt.self),
+            verifyString: dlsym(handle, "X509_verify_cert_error_string").map { unsafeBitCast($0, to: VerifyString.self) })
         return tls
     }
 
     private init(
         clientMethod: Method, ctxNew: CTXNew, ctxDefaultPaths: CTXInt, ctxLoad: CTXLoad, ctxVerify: CTXVerify, ctxFree: SSLFree, sslNew: SSLNew,
         setFD: SSLSetFD, ctrl: SSLCtrl, setHost: SSLSetHost, connectSSL: SSLInt, verifyResult: SSLLong, readSSL: SSLIO,
-        writeSSL: SSLWrite, errorSSL: SSLError, pendingSSL: SSLInt, freeSSL: SSLFree, shutdownSSL: SSLInt
+        writeSSL: SSLWrite, errorSSL: SSLError, pendingSSL: SSLInt, freeSSL: SSLFree, shutdownSSL: SSLInt, verifyString: VerifyString?
     ) {
         self.clientMethod = clientMethod
         self.ctxNew = ctxNew
@@ -340,6 +348,7 @@ final class TLS: @unchecked Sendable {
         self.pendingSSL = pendingSSL
         self.freeSSL = freeSSL
         self.shutdownSSL = shutdownSSL
+        self.verifyString = verifyString
     }
 
     /// Performs a verified client handshake on a connected socket.
@@ -374,7 +383,11 @@ final class TLS: @unchecked Sendable {
             guard code == 2 || code == 3 else {
                 let verify = verifyResult(ssl)
                 freeSSL(ssl)
-                throw .tls(verify != 0 ? "certificate verification failed for \(host) (OpenSSL verify error \(verify))" : "handshake with \(host) failed")
+                guard verify == 0 else {
+                    let words = verifyString?(verify).map { String(cString: $0) }
+                    throw .untrustedCertificate(host: host, reason: words.map { "\($0), OpenSSL verify error \(verify)" } ?? "OpenSSL verify error \(verify)")
+                }
+                throw .tls("handshake with \(host) failed")
             }
             var descriptor = pollfd(fd: fd, events: Int16(code == 2 ? POLLIN : POLLOUT), revents: 0)
             let remaining = deadline - SystemTime.monotonicSeconds()

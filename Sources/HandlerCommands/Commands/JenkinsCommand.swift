@@ -129,7 +129,8 @@ public enum JenkinsCommand: Command {
             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,
             retry: RetryPolicy(attempts: options.retries + 1), pollInterval: options.pollInterval)
         let client = JenkinsClient(
-            configuration: configuration, transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile))
+            configuration: configuration,
+            transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile, caHint: "--ca-file FILE"))
         let job = try! JenkinsJobTemplate(options.job)  // validated by parse
         let parameters = options.parameters.isEmpty ? nil : options.parameters.map { (name: $0.name, value: try! Template($0.value)) }
         let action = JenkinsAction(client: client, job: job, parameters: parameters, wait: options.wait)

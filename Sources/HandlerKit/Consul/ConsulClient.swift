@@ -26,7 +26,9 @@ public struct ConsulClient: Sendable {
     public static func live(_ settings: ConsulSettings, clock: any TimeSource = SystemClock()) -> ConsulClient {
         var unixSocket: String?
         if case .unix(let path) = settings.address { unixSocket = path }
-        let transport = SocketHTTPTransport(maximumConnections: 4, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)
+        let transport = SocketHTTPTransport(
+            maximumConnections: 4, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName,
+            caHint: "CONSUL_CACERT or \"caFile\" in the config's consul object")
         return ConsulClient(settings: settings, transport: transport, clock: clock)
     }
 
@@ -285,7 +287,7 @@ public struct ConsulClient: Sendable {
             case .failure(let failed):
                 let error = redacted(failed)
                 switch error {
-                case .invalidURL: throw .unreachable(agent: agent, cause: error, attempts: attempt)
+                case .invalidURL, .untrustedCertificate: throw .unreachable(agent: agent, cause: error, attempts: attempt)
                 case .cannotConnect: failure = .unreachable(agent: agent, cause: error, attempts: attempt)
                 case .timedOut, .failed:
                     if call.isWrite {
@@ -320,6 +322,7 @@ public struct ConsulClient: Sendable {
         case .cannotConnect(let detail): return .cannotConnect(detail.replacing(secret, with: "<redacted>"))
         case .failed(let detail): return .failed(detail.replacing(secret, with: "<redacted>"))
         case .invalidURL(let url): return .invalidURL(url.replacing(secret, with: "<redacted>"))
+        case .untrustedCertificate(let detail, let hint): return .untrustedCertificate(detail.replacing(secret, with: "<redacted>"), hint: hint)
         case .timedOut: return error
         }
     }

@@ -40,7 +40,9 @@ extension HealCommand {
             }
             let routingKey = try hook.routingKeyFile.map { (file) throws(CommandError) in try secret(file, option: "webhook routingKeyFile") }
             let key = hook.caFile ?? ""
-            if transports[key] == nil { transports[key] = SocketHTTPTransport(maximumConnections: config.concurrency, caFile: hook.caFile) }
+            if transports[key] == nil {
+                transports[key] = SocketHTTPTransport(maximumConnections: config.concurrency, caFile: hook.caFile, caHint: "\"caFile\" in the webhook's config")
+            }
             let shape: WebhookAction.Shape = hook.body.map { .template($0) } ?? .preset(hook.preset)
             return WebhookAction(
                 url: url, shape: shape, headers: headers, routingKey: routingKey, event: spec.event, transport: transports[key]!,

@@ -92,7 +92,8 @@ extension HealCommand {
                         configuration: JenkinsConfiguration(
                             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: config.jenkins.requestTimeout,
                             retry: RetryPolicy(attempts: config.jenkins.retries + 1)),
-                        transport: SocketHTTPTransport(maximumConnections: config.concurrency, caFile: config.jenkins.caFile))
+                        transport: SocketHTTPTransport(
+                            maximumConnections: config.concurrency, caFile: config.jenkins.caFile, caHint: "\"caFile\" in the config's jenkins object"))
                 }
                 return JenkinsAction(client: clients[url]!, job: action.job!, parameters: action.parameters, wait: action.wait)
             case .redeploy, .external:

@@ -133,8 +133,19 @@ public enum Secrets {
 public enum JenkinsSecrets {
     /// `JENKINS_USER` (or `user`) with `JENKINS_API_TOKEN` or `JENKINS_PASSWORD` (or the files),
     /// and `JENKINS_BUILD_TOKEN` (or its file). A file wins over the environment.
+    /// Where the user and files came from: what a refusal names, and its exit status.
+    public enum Origin: Sendable {
+        /// consul-jenkins' flags and environment (refusals are usage errors, 64).
+        case commandLine
+        /// The `jenkins` object of a consul-heal config (refusals are configuration errors, 78).
+        case config
+    }
+
+    /// A user without an API token or password cannot authenticate: Jenkins answers 403 to
+    /// every trigger. Refused before anything runs, naming where the secret is looked for.
     public static func resolve(
-        user: String?, tokenFile: String?, passwordFile: String?, buildTokenFile: String?, environment: (String) -> String?
+        user: String?, tokenFile: String?, passwordFile: String?, buildTokenFile: String?, environment: (String) -> String?,
+        origin: Origin = .commandLine
     ) throws(CommandError) -> (JenkinsCredentials, String?) {
         let user = user ?? environment("JENKINS_USER").flatMap { $0.isEmpty ? nil : $0 }
         var token = environment("JENKINS_API_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
@@ -150,6 +161,12 @@ public enum JenkinsSecrets {
         if let secret = token ?? password {
             guard let user else { throw .usage("a Jenkins \(token != nil ? "API token" : "password") is set but no user: set JENKINS_USER or --user") }
             credentials = token != nil ? .apiToken(user: user, token: secret) : .password(user: user, password: secret)
+        } else if let user {
+            let files = origin == .config ? "\"tokenFile\" or \"passwordFile\" in the config's jenkins object" : "--token-file or --password-file"
+            throw CommandError(
+                origin == .config ? .configError : .usage,
+                "Jenkins user \(user) has no API token or password: set JENKINS_API_TOKEN (or JENKINS_PASSWORD) in the handler's environment, or \(files); for anonymous access, set no user (JENKINS_USER unset)"
+            )
         } else {
             credentials = .anonymous
         }

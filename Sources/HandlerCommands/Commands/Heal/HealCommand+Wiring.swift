@@ -87,7 +87,7 @@ extension HealCommand {
                 if clients[url] == nil {
                     let (credentials, buildToken) = try JenkinsSecrets.resolve(
                         user: config.jenkins.user, tokenFile: config.jenkins.tokenFile, passwordFile: config.jenkins.passwordFile,
-                        buildTokenFile: config.jenkins.buildTokenFile, environment: context.environment)
+                        buildTokenFile: config.jenkins.buildTokenFile, environment: context.environment, origin: .config)
                     clients[url] = JenkinsClient(
                         configuration: JenkinsConfiguration(
                             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: config.jenkins.requestTimeout,

@@ -23,13 +23,16 @@ public struct ActionOptions: Sendable {
 
     public init() {}
 
-    public static let help = """
+    /// The help text of these options for `command`, whose run ends by `defaultTimeout` (words:
+    /// `120s`): each command's help states its own defaults, never another command's.
+    public static func help(command: String, defaultTimeout: String) -> String {
+        """
         Input and dispatch:
           --group-by WHAT         one incident per service (default), instance or node
           --concurrency N         at most N incidents handled at once (default 4, max 64)
-          --timeout DURATION      the whole run ends within this (default 120s; consul-redeploy:
-                                  --command-timeout + --kill-grace + 15s); Consul waits for
-                                  its handler, so a hung handler would freeze the watch
+          --timeout DURATION      the whole run ends within this; Consul waits for its handler,
+                                  so a hung handler would freeze the watch
+                                  (default \(defaultTimeout))
           --dry-run               print what would be done, do nothing
           --node-failures WHAT    a down node (serfHealth critical): services (default) acts on
                                   each service that ran there (from the payload, else the
@@ -37,8 +40,9 @@ public struct ActionOptions: Sendable {
           --consul-addr ADDR      the Consul agent (default $CONSUL_HTTP_ADDR, else
                                   127.0.0.1:8500); the token comes from CONSUL_HTTP_TOKEN(_FILE)
 
-        \(PolicyOptions.help)
+        \(PolicyOptions.help(command: command))
         """
+    }
 
     /// Consumes `option` if it is one of these (or a selection or policy option).
     public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {

@@ -101,3 +101,37 @@ import Testing
         #expect(result.stdout.contains("warning: all 2 files have the same time"), "\(result.stdout)")
     }
 }
+
+/// Every command's `--help`, as the executable prints it (and as its man page is made from):
+/// two to four examples, and no other command's defaults.
+@Suite struct HelpExamplesEndToEndTests {
+    static let commands = ["consul-critical", "consul-jenkins", "consul-redeploy", "consul-log", "consul-heal"]
+
+    @Test(arguments: commands)
+    func helpHasExamplesAndNamesNoOtherCommand(_ command: String) throws {
+        let result = try ExecutableHarness.run(command, arguments: ["--help"], stdin: [])
+        #expect(result.exitCode == 0)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let start = try #require(lines.firstIndex(of: "Examples:"), "\(command) --help has no Examples section")
+        let examples = lines[(start + 1)...].prefix { !$0.isEmpty }
+        #expect((2...4).contains(examples.count), "\(command): \(examples)")
+        #expect(examples.allSatisfy { $0.hasPrefix("  \(command) ") }, "\(command): \(examples)")
+        for other in Self.commands where other != command {
+            #expect(!result.stdout.contains(other), "\(command) --help mentions \(other)")
+        }
+        #expect(lines.allSatisfy { $0.count <= 100 }, "\(command): \(lines.filter { $0.count > 100 })")
+    }
+
+    @Test func eachCommandStatesItsOwnTimeoutAndWatchDefaults() throws {
+        let jenkins = try ExecutableHarness.run("consul-jenkins", arguments: ["--help"], stdin: [])
+        let timeout = jenkins.stdout.split(separator: "\n").drop { !$0.contains("--timeout DURATION") }.prefix(3).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        #expect(timeout.last == "(default 120s)", "\(timeout)")
+        #expect(jenkins.stdout.contains("this watch's name in the state (default: consul-jenkins)"))
+        #expect(!jenkins.stdout.contains("--command-timeout"))
+        let redeploy = try ExecutableHarness.run("consul-redeploy", arguments: ["--help"], stdin: [])
+        #expect(redeploy.stdout.contains("(default --command-timeout + --kill-grace + 15s)"))
+        #expect(redeploy.stdout.contains("(default: consul-redeploy)"))
+    }
+}

@@ -54,7 +54,7 @@ public enum JenkinsCommand: Command {
           --password-file FILE    password from such a file
           --build-token-file FILE build token from such a file
 
-        \(ActionOptions.help)
+        \(ActionOptions.help(command: "consul-jenkins", defaultTimeout: "120s"))
 
         \(SelectionOptions.help)
 
@@ -64,6 +64,16 @@ public enum JenkinsCommand: Command {
         Exit status: 0 every trigger succeeded (or nothing to do); 64 usage error; 65 input is not
         a Consul watch payload; 74 I/O error; 75 a trigger failed (after its retries; spooled for
         the next delivery when it can be retried).
+
+        Examples:
+          consul-jenkins --dry-run --no-state < payload.json    what would be triggered, as whom
+          consul-jenkins --job deploy/{service} --param COLOR={kv:services/{service}/color|blue}
+          consul-jenkins --url https://ci.example.com --ca-file /etc/consul-handlers/ca.pem --wait
+
+        Example watch (agent config; JENKINS_URL, JENKINS_USER and JENKINS_API_TOKEN in the
+        agent's environment):
+          {"watches": [{"type": "checks", "state": "critical",
+                        "args": ["consul-jenkins", "--job", "deploy/{service}"]}]}
 
         """
 

@@ -36,7 +36,7 @@ public enum RedeployCommand: Command {
                        {incident} {consulIndex} {cause}; {kv:KEY} and {kv:KEY|DEFAULT} read
                        Consul KV through the agent (KEY may hold placeholders)
 
-        \(ActionOptions.help)
+        \(ActionOptions.help(command: "consul-redeploy", defaultTimeout: "--command-timeout + --kill-grace + 15s"))
 
         \(SelectionOptions.help)
 
@@ -45,6 +45,15 @@ public enum RedeployCommand: Command {
 
         Exit status: 0 every command exited 0 (or nothing to do); 64 usage error; 65 input is not a
         Consul watch payload; 74 I/O error; 75 a command failed, timed out or could not start.
+
+        Examples:
+          consul-redeploy --dry-run --no-state -- systemctl restart {service} < payload.json
+          consul-redeploy --command-timeout 2m -- /usr/local/bin/redeploy {service} {node}
+          consul-redeploy --service web --budget 2/1h -- nomad job restart {service}
+
+        Example watch (agent config):
+          {"watches": [{"type": "checks", "state": "critical",
+                        "args": ["consul-redeploy", "--", "systemctl", "restart", "{service}"]}]}
 
         """
 

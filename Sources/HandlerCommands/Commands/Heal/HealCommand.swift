@@ -102,6 +102,16 @@ public enum HealCommand: Command {
         remediation failed (spooled if it can be retried) or its escalation failed; 78 invalid
         configuration.
 
+        Examples:
+          consul-heal check-config --config /etc/consul-handlers/consul-heal.json
+          consul-heal explain --config consul-heal.json payload.json    what a run would decide
+          consul-heal status --config consul-heal.json --json | jq .spool.count
+          consul-heal silence --config consul-heal.json books --for 2h --reason "db migration"
+
+        Example watch (agent config):
+          {"watches": [{"type": "checks", "state": "critical",
+                        "args": ["consul-heal", "--config", "/etc/consul-handlers/consul-heal.json"]}]}
+
         """
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {

@@ -177,3 +177,11 @@ public enum JenkinsSecrets {
         return (credentials, buildToken)
     }
 }
+
+/// The HTTP proxies of the environment (``ProxySettings``), or a refusal at start-up: a proxy
+/// variable that cannot be used would otherwise fail every request later, at 3 a.m.
+public enum ProxyEnvironment {
+    public static func settings(_ environment: (String) -> String?, exit: ExitCode) throws(CommandError) -> ProxySettings {
+        do { return try ProxySettings(environment: environment) } catch { throw CommandError(exit, error.description) }
+    }
+}

@@ -33,14 +33,14 @@ struct TLSEndToEndTests {
 
     /// A python https server on loopback with a fresh self-signed certificate for `localhost`;
     /// `body` gets the port and the certificate's path. The server is killed afterwards.
-    static func withServer(_ body: (_ port: Int, _ cert: String) throws -> Void) throws {
+    static func withServer(name: String = "localhost", _ body: (_ port: Int, _ cert: String) throws -> Void) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let cert = dir.appendingPathComponent("cert.pem").path
         let key = dir.appendingPathComponent("key.pem").path
         let made = try ExecutableHarness.runShell(
-            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '\(key)' -out '\(cert)' 2>&1")
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=\(name) -addext subjectAltName=DNS:\(name) -keyout '\(key)' -out '\(cert)' 2>&1")
         try #require(made.exitCode == 0, "\(made.stdout)")
         try Self.server.write(toFile: dir.appendingPathComponent("server.py").path, atomically: true, encoding: .utf8)
 

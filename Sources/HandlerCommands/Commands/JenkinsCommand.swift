@@ -41,6 +41,8 @@ public enum JenkinsCommand: Command {
           --poll-interval DUR     first interval between polls with --wait (default 1s)
           --ca-file FILE          trust these CA certificates (PEM) for https instead of the
                                   system's (certificates and host names are always verified)
+        Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower case), as curl reads
+                 them; https goes through CONNECT; loopback hosts are always direct
         Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
                        {incident} {consulIndex} {cause}; {kv:KEY} and {kv:KEY|DEFAULT} read
                        Consul KV through the agent (KEY may hold placeholders)
@@ -138,9 +140,11 @@ public enum JenkinsCommand: Command {
         let configuration = JenkinsConfiguration(
             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,
             retry: RetryPolicy(attempts: options.retries + 1), pollInterval: options.pollInterval)
+        let proxies = try ProxyEnvironment.settings(context.environment, exit: .usage)
         let client = JenkinsClient(
             configuration: configuration,
-            transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile, caHint: "--ca-file FILE"))
+            transport: SocketHTTPTransport(
+                maximumConnections: options.actions.concurrency, caFile: options.caFile, caHint: "--ca-file FILE", proxies: proxies))
         let job = try! JenkinsJobTemplate(options.job)  // validated by parse
         let parameters = options.parameters.isEmpty ? nil : options.parameters.map { (name: $0.name, value: try! Template($0.value)) }
         let action = JenkinsAction(client: client, job: job, parameters: parameters, wait: options.wait)

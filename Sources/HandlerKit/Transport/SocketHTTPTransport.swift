@@ -21,6 +21,8 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
     /// Where this command's operator sets the CA to trust (`--ca-file FILE`, `"caFile" in the
     /// jenkins object`), named when a certificate does not verify.
     public let caHint: String?
+    /// HTTP proxies (from the environment: ``ProxySettings``); never used with `unixSocket`.
+    public let proxies: ProxySettings
     private let slots: DispatchSemaphore
     private let pool = Mutex<Pool>(Pool())
 
@@ -41,12 +43,16 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         var open = 0
     }
 
-    public init(maximumConnections: Int, caFile: String? = nil, unixSocket: String? = nil, serverName: String? = nil, caHint: String? = nil) {
+    public init(
+        maximumConnections: Int, caFile: String? = nil, unixSocket: String? = nil, serverName: String? = nil, caHint: String? = nil,
+        proxies: ProxySettings = .none
+    ) {
         self.maximumConnections = max(1, maximumConnections)
         self.caFile = caFile
         self.unixSocket = unixSocket
         self.serverName = serverName
         self.caHint = caHint
+        self.proxies = proxies
         slots = DispatchSemaphore(value: max(1, maximumConnections))
     }
 
@@ -109,7 +115,8 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
             return .success(
                 Box(
                     try HTTPConnection(
-                        host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName)))
+                        host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName,
+                        proxy: unixSocket == nil ? proxies.proxy(forHost: key.host, tls: key.tls) : nil)))
         } catch {
             pool.withLock { $0.open -= 1 }
             return .failure(map(error, timeout: deadline - SystemTime.monotonicSeconds()))

@@ -68,12 +68,11 @@ public enum JenkinsCommand: Command {
         the next delivery when it can be retried).
 
         Examples:
-          consul-jenkins --dry-run --no-state < payload.json    what would be triggered, as whom
-          consul-jenkins --job deploy/{service} --param COLOR={kv:services/{service}/color|blue}
-          consul-jenkins --url https://ci.example.com --ca-file /etc/consul-handlers/ca.pem --wait
+          consul-jenkins --dry-run --no-state < payload.json        what would be triggered, as whom
+          consul-jenkins --job deploy/{service} --wait              each build, to its result
+          consul-jenkins --url https://ci.example --ca-file ca.pem  a private CA
 
-        Example watch (agent config; JENKINS_URL, JENKINS_USER and JENKINS_API_TOKEN in the
-        agent's environment):
+        Example watch (agent config; the JENKINS_* variables in the agent's environment):
           {"watches": [{"type": "checks", "state": "critical",
                         "args": ["consul-jenkins", "--job", "deploy/{service}"]}]}
 

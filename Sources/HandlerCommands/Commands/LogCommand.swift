@@ -42,9 +42,9 @@ public enum LogCommand: Command {
         record is still written); 74 the log cannot be written.
 
         Examples:
-          consul-log < payload.json                            one JSON line per check, then a summary
-          consul-log --format text --status any a.json b.json  recorded payloads, for people
-          consul-log --file /var/log/consul-handlers/checks.jsonl --fsync
+          consul-log < payload.json                                a JSON line per check, then a summary
+          consul-log --format text --status any a.json b.json      recorded payloads, for people
+          consul-log --file /var/log/consul-handlers/checks.jsonl  append to a log file
 
         Example watch (agent config):
           {"watches": [{"type": "checks", "args": ["consul-log", "--status", "any",

@@ -47,9 +47,9 @@ public enum RedeployCommand: Command {
         Consul watch payload; 74 I/O error; 75 a command failed, timed out or could not start.
 
         Examples:
-          consul-redeploy --dry-run --no-state -- systemctl restart {service} < payload.json
-          consul-redeploy --command-timeout 2m -- /usr/local/bin/redeploy {service} {node}
-          consul-redeploy --service web --budget 2/1h -- nomad job restart {service}
+          consul-redeploy -- systemctl restart {service}                restart each failing service
+          consul-redeploy --dry-run --no-state -- redeploy {service}    what would run
+          consul-redeploy --budget 2/1h -- nomad job restart {service}  at most twice an hour
 
         Example watch (agent config):
           {"watches": [{"type": "checks", "state": "critical",

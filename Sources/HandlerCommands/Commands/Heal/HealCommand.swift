@@ -103,10 +103,10 @@ public enum HealCommand: Command {
         configuration.
 
         Examples:
-          consul-heal check-config --config /etc/consul-handlers/consul-heal.json
-          consul-heal explain --config consul-heal.json payload.json    what a run would decide
-          consul-heal status --config consul-heal.json --json | jq .spool.count
-          consul-heal silence --config consul-heal.json books --for 2h --reason "db migration"
+          consul-heal check-config --config heal.json            validate the configuration
+          consul-heal explain --config heal.json payload.json    what a run would decide, and why
+          consul-heal status --config heal.json --json           incidents, circuits, spool, dead letters
+          consul-heal silence --config heal.json books --for 2h  leave books alone for two hours
 
         Example watch (agent config):
           {"watches": [{"type": "checks", "state": "critical",

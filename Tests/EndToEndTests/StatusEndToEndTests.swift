@@ -85,4 +85,26 @@ import Testing
         let again = try s.deliver(Self.booksDown)
         #expect(again.stderr.contains("budget exhausted") && again.stderr.contains("closes after 30m passing"), "\(again.stderr)")
     }
+
+    /// With `consulState`, the same document: the cluster's targets with their last claim.
+    @Test func clusterStatusJSONIsTheSameDocumentWithClaims() throws {
+        let cluster = try ClusterEndToEndTests.Cluster(agents: 2)
+        ClusterEndToEndTests.run(cluster)
+        let result = try ExecutableHarness.run(
+            "consul-heal", arguments: ["status", "--config", cluster.config(0).path, "--json"], stdin: [],
+            environment: cluster.environment(0, index: nil), timeout: 60)
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let document = try Self.json(result.stdout)
+        #expect(document["statusVersion"] as? Int == 1)
+        let clusterInfo = try #require(document["cluster"] as? [String: Any])
+        #expect(clusterInfo["base"] as? String == "consul-handlers/web-checks/")
+        #expect((document["spool"] as? [String: Any])?["count"] as? Int == 0)
+        let targets = try #require(document["targets"] as? [String: [String: Any]])
+        #expect(!targets.isEmpty)
+        for (id, target) in targets {
+            #expect(Self.isISO(target["lastDecisionAt"]), "\(id): \(target)")
+            if let claim = target["lastClaim"] as? [String: Any] { #expect(Self.isISO(claim["at"]), "\(id): \(claim)") }
+        }
+        #expect(targets.values.contains { $0["lastClaim"] != nil })
+    }
 }

@@ -23,13 +23,16 @@ public struct ActionOptions: Sendable {
 
     public init() {}
 
-    public static let help = """
+    /// The help text of these options for `command`, whose run ends by `defaultTimeout` (words:
+    /// `120s`): each command's help states its own defaults, never another command's.
+    public static func help(command: String, defaultTimeout: String) -> String {
+        """
         Input and dispatch:
           --group-by WHAT         one incident per service (default), instance or node
           --concurrency N         at most N incidents handled at once (default 4, max 64)
-          --timeout DURATION      the whole run ends within this (default 120s; consul-redeploy:
-                                  --command-timeout + --kill-grace + 15s); Consul waits for
-                                  its handler, so a hung handler would freeze the watch
+          --timeout DURATION      the whole run ends within this; Consul waits for its handler,
+                                  so a hung handler would freeze the watch
+                                  (default \(defaultTimeout))
           --dry-run               print what would be done, do nothing
           --node-failures WHAT    a down node (serfHealth critical): services (default) acts on
                                   each service that ran there (from the payload, else the
@@ -37,8 +40,9 @@ public struct ActionOptions: Sendable {
           --consul-addr ADDR      the Consul agent (default $CONSUL_HTTP_ADDR, else
                                   127.0.0.1:8500); the token comes from CONSUL_HTTP_TOKEN(_FILE)
 
-        \(PolicyOptions.help)
+        \(PolicyOptions.help(command: command))
         """
+    }
 
     /// Consumes `option` if it is one of these (or a selection or policy option).
     public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {
@@ -147,8 +151,19 @@ public enum Secrets {
 public enum JenkinsSecrets {
     /// `JENKINS_USER` (or `user`) with `JENKINS_API_TOKEN` or `JENKINS_PASSWORD` (or the files),
     /// and `JENKINS_BUILD_TOKEN` (or its file). A file wins over the environment.
+    /// Where the user and files came from: what a refusal names, and its exit status.
+    public enum Origin: Sendable {
+        /// consul-jenkins' flags and environment (refusals are usage errors, 64).
+        case commandLine
+        /// The `jenkins` object of a consul-heal config (refusals are configuration errors, 78).
+        case config
+    }
+
+    /// A user without an API token or password cannot authenticate: Jenkins answers 403 to
+    /// every trigger. Refused before anything runs, naming where the secret is looked for.
     public static func resolve(
-        user: String?, tokenFile: String?, passwordFile: String?, buildTokenFile: String?, environment: (String) -> String?
+        user: String?, tokenFile: String?, passwordFile: String?, buildTokenFile: String?, environment: (String) -> String?,
+        origin: Origin = .commandLine
     ) throws(CommandError) -> (JenkinsCredentials, String?) {
         let user = user ?? environment("JENKINS_USER").flatMap { $0.isEmpty ? nil : $0 }
         var token = environment("JENKINS_API_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
@@ -164,9 +179,23 @@ public enum JenkinsSecrets {
         if let secret = token ?? password {
             guard let user else { throw .usage("a Jenkins \(token != nil ? "API token" : "password") is set but no user: set JENKINS_USER or --user") }
             credentials = token != nil ? .apiToken(user: user, token: secret) : .password(user: user, password: secret)
+        } else if let user {
+            let files = origin == .config ? "\"tokenFile\" or \"passwordFile\" in the config's jenkins object" : "--token-file or --password-file"
+            throw CommandError(
+                origin == .config ? .configError : .usage,
+                "Jenkins user \(user) has no API token or password: set JENKINS_API_TOKEN (or JENKINS_PASSWORD) in the handler's environment, or \(files); for anonymous access, set no user (JENKINS_USER unset)"
+            )
         } else {
             credentials = .anonymous
         }
         return (credentials, buildToken)
+    }
+}
+
+/// The HTTP proxies of the environment (``ProxySettings``), or a refusal at start-up: a proxy
+/// variable that cannot be used would otherwise fail every request later, at 3 a.m.
+public enum ProxyEnvironment {
+    public static func settings(_ environment: (String) -> String?, exit: ExitCode) throws(CommandError) -> ProxySettings {
+        do { return try ProxySettings(environment: environment) } catch { throw CommandError(exit, error.description) }
     }
 }

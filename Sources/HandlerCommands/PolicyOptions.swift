@@ -19,12 +19,14 @@ public struct PolicyOptions: Sendable {
 
     public init() {}
 
-    public static let help = """
+    /// The help text of these options for `command` (the default watch name).
+    public static func help(command: String) -> String {
+        """
         Policy (state is kept between runs so that a failure is acted on once):
           --state-dir DIR         state directory (default $CONSUL_HANDLERS_STATE_DIR, else
                                   $XDG_STATE_HOME/consul-handlers, else ~/.local/state/consul-handlers)
           --no-state              stateless: act on every failing target on every delivery
-          --watch NAME            this watch's name in the state (default: the command's name);
+          --watch NAME            this watch's name in the state (default: \(command));
                                   give each watch sharing a state directory its own
           --on-start wait|act     targets already failing in a watch's first delivery, or one
                                   whose CONSUL_INDEX did not advance: wait (default) or act
@@ -45,6 +47,7 @@ public struct PolicyOptions: Sendable {
                                   agent takes over an action whose actor died (default:
                                   --timeout plus up to 60s)
         """
+    }
 
     public mutating func consume(_ option: String, attached: String?, from scanner: inout ArgumentScanner) throws(CommandError) -> Bool {
         switch option {

@@ -21,6 +21,9 @@ public final class HTTPConnection {
         case resolve(String)
         case connect(String)
         case tls(String)
+        /// The peer's certificate did not verify (untrusted issuer, expired, another name):
+        /// trying again cannot help, unlike a failed handshake or a broken connection.
+        case untrustedCertificate(host: String, reason: String)
         case timedOut
         /// The peer closed the connection, or sent something that is not HTTP.
         case broken(String)
@@ -30,15 +33,37 @@ public final class HTTPConnection {
             case .resolve(let detail): return "cannot resolve \(detail)"
             case .connect(let detail): return detail
             case .tls(let detail): return "TLS: \(detail)"
+            case .untrustedCertificate(let host, let reason): return "TLS: certificate verification failed for \(host) (\(reason))"
             case .timedOut: return "timed out"
             case .broken(let detail): return detail
             }
         }
     }
 
+    /// An HTTP proxy to go through (`HTTPS_PROXY`, `http_proxy`): plain http requests are sent
+    /// to it in absolute form, https is tunnelled with `CONNECT` and TLS runs end to end.
+    public struct Proxy: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        /// The `Proxy-Authorization` value (`Basic …`), from the proxy URL's user and password.
+        public var authorization: String?
+
+        public init(host: String, port: Int, authorization: String? = nil) {
+            self.host = host
+            self.port = port
+            self.authorization = authorization
+        }
+
+        /// `proxy.example:3128`: how messages name it (never with its credentials).
+        public var authority: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+    }
+
     public let host: String
     public let port: Int
     public let tls: Bool
+    /// Plain http through a proxy: the request line carries the absolute URL, and the
+    /// proxy's credentials go with each request.
+    private let viaProxy: Proxy?
     private var fd: Int32 = -1
     private var ssl: OpaquePointer?
     private var decoder: HTTPMessage.ResponseDecoder
@@ -53,16 +78,35 @@ public final class HTTPConnection {
     /// `maximumResponseSize` is an error, whatever its framing.
     /// `unixSocket` connects to that unix-domain socket instead of `host:port` (`host` then only
     /// names the `Host` header); `serverName` replaces `host` for SNI and certificate verification.
+    /// `proxy` connects to that HTTP proxy instead (not with `unixSocket`), the host's name
+    /// resolved by the proxy.
     public init(
         host: String, port: Int, tls: Bool, caFile: String? = nil, deadline: Double, unixSocket: String? = nil, serverName: String? = nil,
-        maximumResponseSize: Int = HTTPMessage.defaultMaximumBodySize
+        maximumResponseSize: Int = HTTPMessage.defaultMaximumBodySize, proxy: Proxy? = nil
     ) throws(Failure) {
         decoder = HTTPMessage.ResponseDecoder(maximumBodySize: maximumResponseSize)
         self.host = host
         self.port = port
         self.tls = tls
+        let proxy = unixSocket == nil ? proxy : nil
+        viaProxy = tls ? nil : proxy
         if let unixSocket {
             fd = try UnixSocket.connect(path: unixSocket, deadline: deadline)
+        } else if let proxy {
+            do { fd = try Self.connect(host: proxy.host, port: proxy.port, deadline: deadline) } catch {
+                switch error {
+                case .resolve(let detail): throw .resolve("proxy \(detail)")
+                case .connect(let detail): throw .connect("proxy \(proxy.authority): \(detail)")
+                default: throw error
+                }
+            }
+            if tls {
+                do { try tunnel(through: proxy, deadline: deadline) } catch {
+                    LibC.close(fd)
+                    fd = -1
+                    throw error
+                }
+            }
         } else {
             fd = try Self.connect(host: host, port: port, deadline: deadline)
         }
@@ -92,7 +136,13 @@ public final class HTTPConnection {
     /// `Content-Length` are added) and reads its response by `deadline`.
     public func send(method: String, target: String, headers: [(String, String)], body: [UInt8], deadline: Double) throws(Failure) -> Response {
         guard fd >= 0, reusable else { throw .broken("connection closed") }
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
+        var head: String
+        if let viaProxy {
+            head = "\(method) http://\(hostHeader)\(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
+            if let authorization = viaProxy.authorization { head += "Proxy-Authorization: \(authorization)\r\n" }
+        } else {
+            head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
+        }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
@@ -106,6 +156,52 @@ public final class HTTPConnection {
         let name = host.contains(":") ? "[\(host)]" : host
         return (tls && port == 443) || (!tls && port == 80) ? name : "\(name):\(port)"
     }
+
+    // MARK: Proxy tunnel
+
+    /// Asks the proxy for a tunnel to `host:port` (`CONNECT`) and reads its answer's head: any
+    /// 2xx opens it; 407 and the rest are errors that name the proxy, never its credentials.
+    private func tunnel(through proxy: Proxy, deadline: Double) throws(Failure) {
+        let authority = hostHeaderWithPort
+        var head = "CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
+        if let authorization = proxy.authorization { head += "Proxy-Authorization: \(authorization)\r\n" }
+        head += "\r\n"
+        try write(Array(head.utf8), deadline: deadline)
+        var answer: [UInt8] = []
+        let end: [UInt8] = Array("\r\n\r\n".utf8)
+        while !answer.suffix(4).elementsEqual(end) {
+            guard answer.count < 16 << 10 else { throw .broken("proxy \(proxy.authority): answer to CONNECT too long") }
+            try wait(for: Int16(POLLIN), deadline: deadline)
+            var byte: UInt8 = 0
+            // One byte at a time: nothing of the tunnelled stream may be read here.
+            let n = LibC.recv(fd, &byte, 1, 0)
+            if n == 1 {
+                answer.append(byte)
+            } else if n == 0 {
+                throw .connect("proxy \(proxy.authority) closed the connection instead of answering CONNECT")
+            } else if errno != EINTR && errno != EAGAIN {
+                throw .connect("proxy \(proxy.authority): \(String(cString: strerror(errno)))")
+            }
+        }
+        let statusLine = String(decoding: answer.prefix { $0 != 13 }, as: UTF8.self)
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
+            throw .connect("proxy \(proxy.authority) did not answer CONNECT in HTTP")
+        }
+        switch status {
+        case 200..<300: return
+        case 407:
+            throw .connect(
+                "proxy \(proxy.authority) requires authentication (407)"
+                    + (proxy.authorization == nil
+                        ? ": give its user and password in the proxy URL (http://user:password@host:port)" : ": check the user and password in the proxy URL"))
+        default:
+            throw .connect("proxy \(proxy.authority) refused CONNECT to \(authority) (\(status))")
+        }
+    }
+
+    /// `host:port` with the port always given (the CONNECT target).
+    private var hostHeaderWithPort: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 
     // MARK: Reading
 
@@ -253,6 +349,7 @@ final class TLS: @unchecked Sendable {
     typealias SSLWrite = @convention(c) (OpaquePointer?, UnsafeRawPointer?, Int32) -> Int32
     typealias SSLError = @convention(c) (OpaquePointer?, Int32) -> Int32
     typealias SSLFree = @convention(c) (OpaquePointer?) -> Void
+    typealias VerifyString = @convention(c) (Int) -> UnsafePointer<CChar>?
 
     let clientMethod: Method
     let ctxNew: CTXNew
@@ -272,6 +369,8 @@ final class TLS: @unchecked Sendable {
     let pendingSSL: SSLInt
     let freeSSL: SSLFree
     let shutdownSSL: SSLInt
+    /// `X509_verify_cert_error_string` (libcrypto, found through libssl), for the reason in words.
+    let verifyString: VerifyString?
 
     private static let state = Mutex<TLS?>(nil)
 
@@ -313,14 +412,15 @@ final class TLS: @unchecked Sendable {
             connectSSL: try symbol("SSL_connect", as: SSLInt.self), verifyResult: try symbol("SSL_get_verify_result", as: SSLLong.self),
             readSSL: try symbol("SSL_read", as: SSLIO.self), writeSSL: try symbol("SSL_write", as: SSLWrite.self),
             errorSSL: try symbol("SSL_get_error", as: SSLError.self), pendingSSL: try symbol("SSL_pending", as: SSLInt.self),
-            freeSSL: try symbol("SSL_free", as: SSLFree.self), shutdownSSL: try symbol("SSL_shutdown", as: SSLInt.self))
+            freeSSL: try symbol("SSL_free", as: SSLFree.self), shutdownSSL: try symbol("SSL_shutdown", as: SSLInt.self),
+            verifyString: dlsym(handle, "X509_verify_cert_error_string").map { unsafeBitCast($0, to: VerifyString.self) })
         return tls
     }
 
     private init(
         clientMethod: Method, ctxNew: CTXNew, ctxDefaultPaths: CTXInt, ctxLoad: CTXLoad, ctxVerify: CTXVerify, ctxFree: SSLFree, sslNew: SSLNew,
         setFD: SSLSetFD, ctrl: SSLCtrl, setHost: SSLSetHost, connectSSL: SSLInt, verifyResult: SSLLong, readSSL: SSLIO,
-        writeSSL: SSLWrite, errorSSL: SSLError, pendingSSL: SSLInt, freeSSL: SSLFree, shutdownSSL: SSLInt
+        writeSSL: SSLWrite, errorSSL: SSLError, pendingSSL: SSLInt, freeSSL: SSLFree, shutdownSSL: SSLInt, verifyString: VerifyString?
     ) {
         self.clientMethod = clientMethod
         self.ctxNew = ctxNew
@@ -340,6 +440,7 @@ final class TLS: @unchecked Sendable {
         self.pendingSSL = pendingSSL
         self.freeSSL = freeSSL
         self.shutdownSSL = shutdownSSL
+        self.verifyString = verifyString
     }
 
     /// Performs a verified client handshake on a connected socket.
@@ -374,7 +475,11 @@ final class TLS: @unchecked Sendable {
             guard code == 2 || code == 3 else {
                 let verify = verifyResult(ssl)
                 freeSSL(ssl)
-                throw .tls(verify != 0 ? "certificate verification failed for \(host) (OpenSSL verify error \(verify))" : "handshake with \(host) failed")
+                guard verify == 0 else {
+                    let words = verifyString?(verify).map { String(cString: $0) }
+                    throw .untrustedCertificate(host: host, reason: words.map { "\($0), OpenSSL verify error \(verify)" } ?? "OpenSSL verify error \(verify)")
+                }
+                throw .tls("handshake with \(host) failed")
             }
             var descriptor = pollfd(fd: fd, events: Int16(code == 2 ? POLLIN : POLLOUT), revents: 0)
             let remaining = deadline - SystemTime.monotonicSeconds()

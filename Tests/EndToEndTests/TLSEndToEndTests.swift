@@ -31,14 +31,16 @@ struct TLSEndToEndTests {
         server.serve_forever()
         """#
 
-    @Test func httpsIsVerifiedAgainstTheGivenCAAndRefusedOtherwise() throws {
+    /// A python https server on loopback with a fresh self-signed certificate for `localhost`;
+    /// `body` gets the port and the certificate's path. The server is killed afterwards.
+    static func withServer(name: String = "localhost", _ body: (_ port: Int, _ cert: String) throws -> Void) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let cert = dir.appendingPathComponent("cert.pem").path
         let key = dir.appendingPathComponent("key.pem").path
         let made = try ExecutableHarness.runShell(
-            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '\(key)' -out '\(cert)' 2>&1")
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=\(name) -addext subjectAltName=DNS:\(name) -keyout '\(key)' -out '\(cert)' 2>&1")
         try #require(made.exitCode == 0, "\(made.stdout)")
         try Self.server.write(toFile: dir.appendingPathComponent("server.py").path, atomically: true, encoding: .utf8)
 
@@ -55,22 +57,45 @@ struct TLSEndToEndTests {
         let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try #require(Int(line), "server did not start: \(line)")
 
-        let payload = Fixtures.bytes("checks-state-critical-one.json")
-        let environment = ["JENKINS_USER": "consul-bot", "JENKINS_API_TOKEN": "t0ken"]
-        let trusted = try ExecutableHarness.run(
-            "consul-jenkins", arguments: ["--no-state", "--url", "https://localhost:\(port)", "--ca-file", cert], stdin: payload, environment: environment)
-        #expect(trusted.exitCode == 0, "\(trusted.stderr)")
-        #expect(trusted.stderr.contains("web: jenkins done: job web queued as item 7"))
+        try body(port, cert)
+    }
 
-        let untrusted = try ExecutableHarness.run(
-            "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://localhost:\(port)"], stdin: payload, environment: environment)
-        #expect(untrusted.exitCode == 75)
-        #expect(untrusted.stderr.contains("certificate verification failed for localhost"))
+    @Test func httpsIsVerifiedAgainstTheGivenCAAndRefusedOtherwise() throws {
+        try Self.withServer { port, cert in
+            let payload = Fixtures.bytes("checks-state-critical-one.json")
+            let environment = ["JENKINS_USER": "consul-bot", "JENKINS_API_TOKEN": "t0ken"]
+            let trusted = try ExecutableHarness.run(
+                "consul-jenkins", arguments: ["--no-state", "--url", "https://localhost:\(port)", "--ca-file", cert], stdin: payload, environment: environment)
+            #expect(trusted.exitCode == 0, "\(trusted.stderr)")
+            #expect(trusted.stderr.contains("web: jenkins done: job web queued as item 7"))
 
-        let wrongName = try ExecutableHarness.run(
-            "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://127.0.0.1:\(port)", "--ca-file", cert], stdin: payload,
-            environment: environment)
-        #expect(wrongName.exitCode == 75)
-        #expect(wrongName.stderr.contains("certificate verification failed for 127.0.0.1"))
+            let untrusted = try ExecutableHarness.run(
+                "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://localhost:\(port)"], stdin: payload, environment: environment)
+            #expect(untrusted.exitCode == 75)
+            #expect(untrusted.stderr.contains("certificate verification failed for localhost"))
+
+            let wrongName = try ExecutableHarness.run(
+                "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://127.0.0.1:\(port)", "--ca-file", cert], stdin: payload,
+                environment: environment)
+            #expect(wrongName.exitCode == 75)
+            #expect(wrongName.stderr.contains("certificate verification failed for 127.0.0.1"))
+        }
+    }
+
+    /// A certificate that does not verify is not a passing fault: the run fails at once (one
+    /// attempt, not four over seconds of back-off) and says how to trust the CA.
+    @Test func anUntrustedCertificateFailsAtOnceWithAHint() throws {
+        try Self.withServer { port, _ in
+            let payload = Fixtures.bytes("checks-state-critical-one.json")
+            let environment = ["JENKINS_USER": "consul-bot", "JENKINS_API_TOKEN": "t0ken"]
+            let started = Date()
+            let untrusted = try ExecutableHarness.run(
+                "consul-jenkins", arguments: ["--no-state", "--retries", "3", "--url", "https://localhost:\(port)"], stdin: payload, environment: environment)
+            #expect(untrusted.exitCode == 75)
+            #expect(untrusted.stderr.contains("certificate verification failed for localhost"))
+            #expect(untrusted.stderr.contains("not retried: trust its CA with --ca-file FILE"), "\(untrusted.stderr)")
+            #expect(!untrusted.stderr.contains("attempts"), "\(untrusted.stderr)")
+            #expect(Date().timeIntervalSince(started) < 30)
+        }
     }
 }

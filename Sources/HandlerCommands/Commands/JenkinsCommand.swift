@@ -41,6 +41,8 @@ public enum JenkinsCommand: Command {
           --poll-interval DUR     first interval between polls with --wait (default 1s)
           --ca-file FILE          trust these CA certificates (PEM) for https instead of the
                                   system's (certificates and host names are always verified)
+        Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower case), as curl reads
+                 them; https goes through CONNECT; loopback hosts are always direct
         Placeholders: {service} {serviceID} {node} {checkID} {checkName} {status} {target}
                        {incident} {consulIndex} {cause}; {kv:KEY} and {kv:KEY|DEFAULT} read
                        Consul KV through the agent (KEY may hold placeholders)
@@ -54,7 +56,7 @@ public enum JenkinsCommand: Command {
           --password-file FILE    password from such a file
           --build-token-file FILE build token from such a file
 
-        \(ActionOptions.help)
+        \(ActionOptions.help(command: "consul-jenkins", defaultTimeout: "120s"))
 
         \(SelectionOptions.help)
 
@@ -64,6 +66,15 @@ public enum JenkinsCommand: Command {
         Exit status: 0 every trigger succeeded (or nothing to do); 64 usage error; 65 input is not
         a Consul watch payload; 74 I/O error; 75 a trigger failed (after its retries; spooled for
         the next delivery when it can be retried).
+
+        Examples:
+          consul-jenkins --dry-run --no-state < payload.json        what would be triggered, as whom
+          consul-jenkins --job deploy/{service} --wait              each build, to its result
+          consul-jenkins --url https://ci.example --ca-file ca.pem  a private CA
+
+        Example watch (agent config; the JENKINS_* variables in the agent's environment):
+          {"watches": [{"type": "checks", "state": "critical",
+                        "args": ["consul-jenkins", "--job", "deploy/{service}"]}]}
 
         """
 
@@ -128,8 +139,11 @@ public enum JenkinsCommand: Command {
         let configuration = JenkinsConfiguration(
             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: options.requestTimeout,
             retry: RetryPolicy(attempts: options.retries + 1), pollInterval: options.pollInterval)
+        let proxies = try ProxyEnvironment.settings(context.environment, exit: .usage)
         let client = JenkinsClient(
-            configuration: configuration, transport: SocketHTTPTransport(maximumConnections: options.actions.concurrency, caFile: options.caFile))
+            configuration: configuration,
+            transport: SocketHTTPTransport(
+                maximumConnections: options.actions.concurrency, caFile: options.caFile, caHint: "--ca-file FILE", proxies: proxies))
         let job = try! JenkinsJobTemplate(options.job)  // validated by parse
         let parameters = options.parameters.isEmpty ? nil : options.parameters.map { (name: $0.name, value: try! Template($0.value)) }
         let action = JenkinsAction(client: client, job: job, parameters: parameters, wait: options.wait)

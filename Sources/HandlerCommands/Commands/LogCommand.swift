@@ -41,6 +41,15 @@ public enum LogCommand: Command {
         Exit status: 0 done; 64 usage error; 65 input is not a Consul watch payload (a "rejected"
         record is still written); 74 the log cannot be written.
 
+        Examples:
+          consul-log < payload.json                                a JSON line per check, then a summary
+          consul-log --format text --status any a.json b.json      recorded payloads, for people
+          consul-log --file /var/log/consul-handlers/checks.jsonl  append to a log file
+
+        Example watch (agent config):
+          {"watches": [{"type": "checks", "args": ["consul-log", "--status", "any",
+                        "--file", "/var/log/consul-handlers/checks.jsonl"]}]}
+
         """
 
     public static func parse(_ arguments: [String]) throws(CommandError) -> Invocation<Options> {

@@ -36,7 +36,7 @@ public enum RedeployCommand: Command {
                        {incident} {consulIndex} {cause}; {kv:KEY} and {kv:KEY|DEFAULT} read
                        Consul KV through the agent (KEY may hold placeholders)
 
-        \(ActionOptions.help)
+        \(ActionOptions.help(command: "consul-redeploy", defaultTimeout: "--command-timeout + --kill-grace + 15s"))
 
         \(SelectionOptions.help)
 
@@ -45,6 +45,15 @@ public enum RedeployCommand: Command {
 
         Exit status: 0 every command exited 0 (or nothing to do); 64 usage error; 65 input is not a
         Consul watch payload; 74 I/O error; 75 a command failed, timed out or could not start.
+
+        Examples:
+          consul-redeploy -- systemctl restart {service}                restart each failing service
+          consul-redeploy --dry-run --no-state -- redeploy {service}    what would run
+          consul-redeploy --budget 2/1h -- nomad job restart {service}  at most twice an hour
+
+        Example watch (agent config):
+          {"watches": [{"type": "checks", "state": "critical",
+                        "args": ["consul-redeploy", "--", "systemctl", "restart", "{service}"]}]}
 
         """
 

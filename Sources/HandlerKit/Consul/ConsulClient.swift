@@ -30,7 +30,8 @@ public struct ConsulClient: Sendable {
         var unixSocket: String?
         if case .unix(let path) = settings.address { unixSocket = path }
         let transport = SocketHTTPTransport(
-            maximumConnections: pooledConnections, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName)
+            maximumConnections: pooledConnections, caFile: settings.caFile, unixSocket: unixSocket, serverName: settings.tlsServerName,
+            caHint: "CONSUL_CACERT or \"caFile\" in the config's consul object")
         return ConsulClient(settings: settings, transport: transport, clock: clock)
     }
 
@@ -292,7 +293,7 @@ public struct ConsulClient: Sendable {
             case .failure(let failed):
                 let error = redacted(failed)
                 switch error {
-                case .invalidURL: throw .unreachable(agent: agent, cause: error, attempts: attempt)
+                case .invalidURL, .untrustedCertificate: throw .unreachable(agent: agent, cause: error, attempts: attempt)
                 case .cannotConnect: failure = .unreachable(agent: agent, cause: error, attempts: attempt)
                 case .timedOut, .failed:
                     if call.isWrite {
@@ -327,6 +328,7 @@ public struct ConsulClient: Sendable {
         case .cannotConnect(let detail): return .cannotConnect(detail.replacing(secret, with: "<redacted>"))
         case .failed(let detail): return .failed(detail.replacing(secret, with: "<redacted>"))
         case .invalidURL(let url): return .invalidURL(url.replacing(secret, with: "<redacted>"))
+        case .untrustedCertificate(let detail, let hint): return .untrustedCertificate(detail.replacing(secret, with: "<redacted>"), hint: hint)
         case .timedOut: return error
         }
     }

@@ -74,7 +74,8 @@ public enum JenkinsError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var retryable: Bool {
         switch self {
-        case .transport, .deadline: return true
+        case .transport(let error, _): return error.isRetryable
+        case .deadline: return true
         case .http(_, _, let retryable): return retryable
         case .unexpected: return false
         }
@@ -358,7 +359,7 @@ public final class JenkinsClient: Sendable {
                 if attempt >= configuration.retry.attempts { return .success(response) }
                 retryAfter = RetryPolicy.retryAfter(response.header("Retry-After"))
             case .failure(let error):
-                if attempt >= configuration.retry.attempts { return .failure(.transport(error, attempts: attempt)) }
+                if attempt >= configuration.retry.attempts || !error.isRetryable { return .failure(.transport(error, attempts: attempt)) }
             }
             let delay = retryAfter ?? configuration.retry.delay(after: attempt)
             if delay >= context.remaining {

@@ -97,6 +97,7 @@ public struct WebhookAction: Action {
             case .success(let response):
                 return .failed(reason: explain(response, target: target), retryable: false)
             case .failure(let error):
+                guard error.isRetryable else { return .failed(reason: "\(target): \(error.description)", retryable: false) }
                 failure = "\(target): \(error.description)"
             }
             let delay = retryAfter ?? retry.delay(after: attempt)

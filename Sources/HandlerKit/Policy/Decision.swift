@@ -37,7 +37,8 @@ public struct Decision: Sendable, Hashable {
     public var verdict: Verdict
     /// The incident behind the decision (nil for a resolution).
     public var incident: Incident?
-    /// Why an `act` repeats an earlier one (its actor left no outcome); replaces the reason.
+    /// Replaces the reason when the engine knows more: why an `act` repeats an earlier one (its
+    /// actor left no outcome), or when an open circuit closes (`escalate`, `budget-exhausted`).
     public var note: String?
 
     public init(id: String, target: String, verdict: Verdict, incident: Incident?) {

@@ -17,6 +17,9 @@ extension Healer {
         var spoolKey: String? = nil
         /// Why this run repeats one whose outcome is unknown (journaled as its reason).
         var note: String? = nil
+        /// The engine's reason when it says more than the verdict's words (an `escalate` says
+        /// when its circuit closes), journaled with each action's outcome.
+        var reason: String? = nil
     }
 
     /// What became of one piece of work.
@@ -42,7 +45,7 @@ extension Healer {
             case .escalate:
                 var alerted = incident
                 alerted.alert = "remediation budget exhausted: \(route.policy.budget.maximum) remediations within \(Int(route.policy.budget.window))s"
-                work.append(Work(kind: .escalate, incident: alerted, route: route))
+                work.append(Work(kind: .escalate, incident: alerted, route: route, reason: decision.note))
             default: break
             }
         }

@@ -225,7 +225,8 @@ public struct Healer: Sendable {
             case .resolve: verdict = .resolved
             case .remediate, .retry: verdict = .act
             }
-            let decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
+            var decision = Decision(id: result.work.incident.id, target: result.work.incident.target, verdict: verdict, incident: result.work.incident)
+            decision.note = result.work.reason
             for action in result.reports {
                 log(retryAttempt.map { "\(action.auditLine) [spooled retry, attempt \($0)]" } ?? action.auditLine)
                 journal.decision(

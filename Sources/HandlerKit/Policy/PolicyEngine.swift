@@ -210,6 +210,14 @@ public struct PolicyEngine: Sendable {
             state.targets[incident.id] = record
             var decision = Decision(id: incident.id, target: incident.target, verdict: verdict, incident: incident)
             if let unknown, case .act = verdict { decision.note = unknown }
+            // Say when the circuit closes, in the journal and the audit line (issue 11).
+            if let closing = record.circuitClosing {
+                switch verdict {
+                case .escalate: decision.note = "remediation budget exhausted: escalating once, no more remediation; \(closing.summary)"
+                case .skip(.budgetExhausted): decision.note = decision.reason + "; " + closing.summary
+                default: break
+                }
+            }
             decisions.append(decision)
         }
         state.pruneResolved(now: now)

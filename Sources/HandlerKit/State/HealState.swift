@@ -53,6 +53,14 @@ public struct HealState: Sendable, Equatable {
         /// on, even once the silence ends, until the target recovers and fails again.
         public var silenced = false
 
+        /// When the open circuit closes; nil while it is closed.
+        public var circuitClosing: CircuitClosing? {
+            guard let open = circuitOpenSince else { return nil }
+            let reset = circuitReset ?? 0
+            let passing = !failing ? passingSince.flatMap { $0 >= open ? $0 : nil } : nil
+            return CircuitClosing(openSince: open, reset: reset, closesAt: passing.map { $0 + reset })
+        }
+
         public init(id: String, target: String, watch: String, now: Double) {
             self.id = id
             self.target = target
@@ -64,6 +72,31 @@ public struct HealState: Sendable, Equatable {
             remediations = []
             lastDecision = ""
             lastDecisionAt = now
+        }
+    }
+
+    /// When an open circuit closes: once the target has passed for the route's budget reset
+    /// (``PolicyEngine`` closes it on the first delivery after that). Nil while it is closed.
+    public struct CircuitClosing: Sendable, Equatable {
+        public var openSince: Double
+        /// Seconds of passing needed (the route's `budget.reset`).
+        public var reset: Double
+        /// When it closes, once the target is passing; nil while it still fails.
+        public var closesAt: Double?
+
+        /// `circuit open since 2026-12-06T05:00:00.000Z; closes after 30m passing` (and, once
+        /// passing, `at 2026-12-06T05:40:00.000Z`).
+        public var summary: String {
+            "circuit open since \(Timestamp.iso8601(openSince)); closes after \(Self.words(reset)) passing"
+                + (closesAt.map { " (at \(Timestamp.iso8601($0)))" } ?? "")
+        }
+
+        /// `30m`, `1h30m`, `45s`: Go's duration form, zero parts left out.
+        public static func words(_ seconds: Double) -> String {
+            let total = Int(max(0, seconds).rounded(.up))
+            if total == 0 { return "0s" }
+            let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60)
+            return (h > 0 ? "\(h)h" : "") + (m > 0 ? "\(m)m" : "") + (s > 0 ? "\(s)s" : "")
         }
     }
 

@@ -61,6 +61,18 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidURL(String)
     /// The connection broke, or another failure below HTTP.
     case failed(String)
+    /// The server's certificate did not verify. Not worth retrying: only trusting its CA
+    /// (`hint` says where, for the command at hand) or fixing the certificate helps.
+    case untrustedCertificate(String, hint: String?)
+
+    /// False when trying again cannot succeed (a bad URL, a certificate that does not verify):
+    /// the Jenkins client, the webhook action and the Consul client fail at once on these.
+    public var isRetryable: Bool {
+        switch self {
+        case .cannotConnect, .timedOut, .failed: return true
+        case .invalidURL, .untrustedCertificate: return false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -68,6 +80,8 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .timedOut(let seconds): return "no response within \(seconds)s"
         case .invalidURL(let url): return "invalid URL \(JenkinsURL.redacted(url))"  // never echo userinfo or a token=
         case .failed(let detail): return detail
+        case .untrustedCertificate(let detail, let hint):
+            return detail + "; not retried" + (hint.map { ": trust its CA with \($0)" } ?? "")
         }
     }
 }

@@ -18,6 +18,11 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
     public let unixSocket: String?
     /// The name TLS sends (SNI) and verifies instead of the URL's host.
     public let serverName: String?
+    /// Where this command's operator sets the CA to trust (`--ca-file FILE`, `"caFile" in the
+    /// jenkins object`), named when a certificate does not verify.
+    public let caHint: String?
+    /// HTTP proxies (from the environment: ``ProxySettings``); never used with `unixSocket`.
+    public let proxies: ProxySettings
     private let slots: DispatchSemaphore
     private let pool = Mutex<Pool>(Pool())
 
@@ -38,11 +43,16 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         var open = 0
     }
 
-    public init(maximumConnections: Int, caFile: String? = nil, unixSocket: String? = nil, serverName: String? = nil) {
+    public init(
+        maximumConnections: Int, caFile: String? = nil, unixSocket: String? = nil, serverName: String? = nil, caHint: String? = nil,
+        proxies: ProxySettings = .none
+    ) {
         self.maximumConnections = max(1, maximumConnections)
         self.caFile = caFile
         self.unixSocket = unixSocket
         self.serverName = serverName
+        self.caHint = caHint
+        self.proxies = proxies
         slots = DispatchSemaphore(value: max(1, maximumConnections))
     }
 
@@ -82,7 +92,7 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
                 discard(box)
                 // A kept-alive connection the server closed meanwhile: once more on a new one.
                 if reused, attempt == 1, case .broken = error { continue }
-                return .failure(Self.map(error, timeout: timeout))
+                return .failure(map(error, timeout: timeout))
             }
         }
     }
@@ -105,10 +115,11 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
             return .success(
                 Box(
                     try HTTPConnection(
-                        host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName)))
+                        host: key.host, port: key.port, tls: key.tls, caFile: caFile, deadline: deadline, unixSocket: unixSocket, serverName: serverName,
+                        proxy: unixSocket == nil ? proxies.proxy(forHost: key.host, tls: key.tls) : nil)))
         } catch {
             pool.withLock { $0.open -= 1 }
-            return .failure(Self.map(error, timeout: deadline - SystemTime.monotonicSeconds()))
+            return .failure(map(error, timeout: deadline - SystemTime.monotonicSeconds()))
         }
     }
 
@@ -125,11 +136,12 @@ public final class SocketHTTPTransport: HTTPTransport, Sendable {
         pool.withLock { $0.open -= 1 }
     }
 
-    private static func map(_ error: HTTPConnection.Failure, timeout: Double) -> TransportError {
+    private func map(_ error: HTTPConnection.Failure, timeout: Double) -> TransportError {
         switch error {
         case .resolve(let detail): return .cannotConnect("cannot resolve \(detail)")
         case .connect(let detail): return .cannotConnect(detail)
         case .tls(let detail): return .failed("TLS: \(detail)")
+        case .untrustedCertificate: return .untrustedCertificate(error.description, hint: caHint)
         case .timedOut: return .timedOut(timeout)
         case .broken(let detail): return .failed(detail)
         }

@@ -11,6 +11,8 @@ extension HealCommand {
     struct WebhookWiring {
         var transports: [String: SocketHTTPTransport] = [:]
         var secrets: [String: String] = [:]
+        /// The environment's HTTP proxies (``ProxySettings``).
+        var proxies = ProxySettings.none
 
         mutating func secret(_ path: String, option: String) throws(CommandError) -> String {
             if let known = secrets[path] { return known }
@@ -40,7 +42,10 @@ extension HealCommand {
             }
             let routingKey = try hook.routingKeyFile.map { (file) throws(CommandError) in try secret(file, option: "webhook routingKeyFile") }
             let key = hook.caFile ?? ""
-            if transports[key] == nil { transports[key] = SocketHTTPTransport(maximumConnections: config.concurrency, caFile: hook.caFile) }
+            if transports[key] == nil {
+                transports[key] = SocketHTTPTransport(
+                    maximumConnections: config.concurrency, caFile: hook.caFile, caHint: "\"caFile\" in the webhook's config", proxies: proxies)
+            }
             let shape: WebhookAction.Shape = hook.body.map { .template($0) } ?? .preset(hook.preset)
             return WebhookAction(
                 url: url, shape: shape, headers: headers, routingKey: routingKey, event: spec.event, transport: transports[key]!,

@@ -19,7 +19,10 @@ extension HealCommand {
             return try clusterStatus(options, spec: spec, config: config, store: store, spool: spool, context: context, now: now)
         }
         if options.json {
-            context.output(state.encoded())
+            context.output(
+                statusDocument(
+                    state: state, stateLocation: store.directory, spool: spool, deadLetters: store.deadLetters(),
+                    deadLetterDirectory: store.deadLetterDirectory, now: now))
             return .success
         }
         var text = "state: \(store.directory)\n"
@@ -38,7 +41,7 @@ extension HealCommand {
                 record.failing
                 ? (record.baseline ? "failing (baseline)" : record.silenced ? "failing (silenced)" : record.acted ? "failing (acted)" : "failing") : "passing"
             let since = record.failing ? record.failingSince : record.passingSince
-            let circuit = record.circuitOpenSince.map { "open since \(Timestamp.iso8601($0))" } ?? "closed"
+            let circuit = record.circuitClosing.map { String($0.summary.dropFirst("circuit ".count)) } ?? "closed"
             rows.append([record.target, phase, since.map { age(now - $0) } ?? "-", String(record.remediations.count), circuit, record.lastDecision])
         }
         text += rows.count > 1 ? table(rows) : "no targets known yet\n"
@@ -68,7 +71,10 @@ extension HealCommand {
             throw CommandError(.actionFailed, "cluster state unavailable: \(error.description) (the local cache: \(store.statePath))")
         }
         if options.json {
-            context.output(view.state.encoded())
+            context.output(
+                statusDocument(
+                    state: view.state, stateLocation: backend.base, spool: spool, deadLetters: store.deadLetters(),
+                    deadLetterDirectory: store.deadLetterDirectory, now: now, cluster: (backend.base, node, view)))
             return .success
         }
         var text = "cluster state: \(backend.base) (this agent: node \(DisplayText.escape(node)))\n"

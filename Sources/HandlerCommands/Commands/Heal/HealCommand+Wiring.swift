@@ -80,19 +80,27 @@ extension HealCommand {
     private static func buildRoutingTable(_ config: HealConfig, context: CommandContext) throws(CommandError) -> RoutingTable {
         var clients: [String: JenkinsClient] = [:]
         var webhooks = WebhookWiring()
+        // Read only when an action speaks HTTP: a config of commands alone ignores the variables.
+        var proxies: ProxySettings?
         return try RoutingTable(config: config) { (action) throws(CommandError) -> any Action in
+            if proxies == nil, action.kind == .jenkins || action.kind == .webhook {
+                proxies = try ProxyEnvironment.settings(context.environment, exit: .configError)
+                webhooks.proxies = proxies!
+            }
             switch action.kind {
             case .jenkins:
                 let url = action.url!
                 if clients[url] == nil {
                     let (credentials, buildToken) = try JenkinsSecrets.resolve(
                         user: config.jenkins.user, tokenFile: config.jenkins.tokenFile, passwordFile: config.jenkins.passwordFile,
-                        buildTokenFile: config.jenkins.buildTokenFile, environment: context.environment)
+                        buildTokenFile: config.jenkins.buildTokenFile, environment: context.environment, origin: .config)
                     clients[url] = JenkinsClient(
                         configuration: JenkinsConfiguration(
                             baseURL: url, credentials: credentials, buildToken: buildToken, requestTimeout: config.jenkins.requestTimeout,
                             retry: RetryPolicy(attempts: config.jenkins.retries + 1)),
-                        transport: SocketHTTPTransport(maximumConnections: config.concurrency, caFile: config.jenkins.caFile))
+                        transport: SocketHTTPTransport(
+                            maximumConnections: config.concurrency, caFile: config.jenkins.caFile, caHint: "\"caFile\" in the config's jenkins object",
+                            proxies: proxies ?? .none))
                 }
                 return JenkinsAction(client: clients[url]!, job: action.job!, parameters: action.parameters, wait: action.wait)
             case .redeploy, .external:

@@ -32,6 +32,8 @@ public enum HealCommand: Command {
         public var duration: Double?
         /// silence, unsilence, reset, pause, resume: why (journaled).
         public var reason: String?
+        /// replay: seconds between deliveries, instead of the files' times.
+        public var interval: Double?
 
         public init() {}
     }
@@ -43,7 +45,7 @@ public enum HealCommand: Command {
                consul-heal serve --config FILE --listen 127.0.0.1:PORT [options]
                consul-heal check-config --config FILE
                consul-heal explain --config FILE [--fresh] PAYLOAD...
-               consul-heal replay --config FILE DIR
+               consul-heal replay --config FILE [--interval DURATION] DIR
                consul-heal flush --config FILE
                consul-heal status --config FILE [--json]
                consul-heal silence --config FILE TARGET --for DURATION [--reason TEXT]
@@ -64,7 +66,8 @@ public enum HealCommand: Command {
           explain PAYLOAD...      for each check of recorded payloads, the decision and its reason;
                                   nothing is executed and the state is not changed
           replay DIR              feed a recorded sequence (from --record) through the policy on a
-                                  virtual clock with a fresh state and print the decisions
+                                  virtual clock with a fresh state and print the decisions; other
+                                  files are taken in name order at their modification times
           flush                   retry the spooled actions now
           status                  open incidents, budgets, circuits, the spool, dead letters
           silence TARGET          do not act on TARGET's failures for --for DURATION; TARGET is a
@@ -89,6 +92,7 @@ public enum HealCommand: Command {
           --fresh                 explain: ignore the state directory, assume no history
           --json                  status: print JSON
           --for DURATION          silence, pause: how long (30m, 2h, 1d; at most 366d)
+          --interval DURATION     replay: deliveries this far apart, instead of the files' times
           --reason TEXT           silence, unsilence, reset, pause, resume: why, for the journal
           -h, --help              show this help
           --version               show the version
@@ -97,6 +101,16 @@ public enum HealCommand: Command {
         letter); 74 I/O error (state directory, journal); 75 an incident was not handled: every
         remediation failed (spooled if it can be retried) or its escalation failed; 78 invalid
         configuration.
+
+        Examples:
+          consul-heal check-config --config heal.json            validate the configuration
+          consul-heal explain --config heal.json payload.json    what a run would decide, and why
+          consul-heal status --config heal.json --json           incidents, circuits, spool, dead letters
+          consul-heal silence --config heal.json books --for 2h  leave books alone for two hours
+
+        Example watch (agent config):
+          {"watches": [{"type": "checks", "state": "critical",
+                        "args": ["consul-heal", "--config", "/etc/consul-handlers/consul-heal.json"]}]}
 
         """
 
@@ -145,6 +159,10 @@ public enum HealCommand: Command {
                 options.fresh = true
             case "--for": options.duration = try scanner.duration(for: option, attached: attached)
             case "--reason": options.reason = try scanner.value(for: option, attached: attached)
+            case "--interval":
+                let seconds = try scanner.duration(for: option, attached: attached)
+                guard seconds > 0 else { throw .usage("--interval needs a duration above 0, such as 30s or 1m") }
+                options.interval = seconds
             case "--type":
                 options.type = try scanner.choice(WatchType.self, for: option, attached: attached)
             default: return false
@@ -183,7 +201,7 @@ public enum HealCommand: Command {
         case .serve: return delivery.union(["--listen", "--max-body"])
         case .checkConfig: return ["--config"]
         case .explain: return ["--config", "--state-dir", "--no-state", "--fresh", "--type"]
-        case .replay: return ["--config", "--type"]
+        case .replay: return ["--config", "--type", "--interval"]
         case .flush: return ["--config", "--state-dir", "--journal", "--dry-run"]
         case .status: return ["--config", "--state-dir", "--json"]
         default: return nil

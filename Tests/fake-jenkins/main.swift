@@ -123,17 +123,6 @@ func parseJob(_ spec: String, quietPeriod: Int) -> FakeJenkins.Job {
 }
 
 /// Runs `body` once, whichever of SIGTERM, SIGINT or stdin EOF comes first.
-final class Once: Sendable {
-    private let done = Mutex(false)
-    func run(_ body: () -> Void) {
-        let first = done.withLock { d -> Bool in
-            defer { d = true }
-            return !d
-        }
-        if first { body() }
-    }
-}
-
 func run() -> Never {
     signal(SIGPIPE, SIG_IGN)
     let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
@@ -173,40 +162,14 @@ func run() -> Never {
     print("port=\(fake.port)")
     fflush(nil)
 
-    let once = Once()
-    let finish: @Sendable () -> Void = {
-        once.run {
-            let summary = """
-                {"requests":\(fake.requestCount),"triggers":\(fake.triggerCount),\
-                "maxConcurrentConnections":\(fake.maxConcurrentConnections),"connections":\(fake.acceptedConnections)}
-                """
-            print(summary)
-            fflush(nil)
-            exit(0)
-        }
-    }
-    var sources: [any DispatchSourceSignal] = []
-    for signalNumber in [SIGTERM, SIGINT] {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler(handler: finish)
-        source.resume()
-        sources.append(source)
-    }
-    if options.watchStdin {
-        let reader = Thread {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = read(0, &buffer, buffer.count)
-                if n == 0 || (n < 0 && errno != EINTR) { break }
-            }
-            finish()
-        }
-        reader.start()
-    }
-    while true {
-        sleep(3600)
-        withExtendedLifetime(sources) {}
+    FakeProcess.serveUntilStopped(watchStdin: options.watchStdin) {
+        let summary = """
+            {"requests":\(fake.requestCount),"triggers":\(fake.triggerCount),\
+            "maxConcurrentConnections":\(fake.maxConcurrentConnections),"connections":\(fake.acceptedConnections)}
+            """
+        print(summary)
+        fflush(nil)
+        exit(0)
     }
 }
 

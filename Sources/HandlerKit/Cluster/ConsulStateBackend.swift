@@ -149,10 +149,12 @@ public final class ConsulStateBackend: PolicyStateBackend {
                         return .done(result)
                     case .unavailable(let reason):
                         return .unavailable(reason)
-                    case .conflict(let key):
+                    case .conflict(let key, let progressed):
                         lastConflict = key
-                        // Jitter, growing a little: agents that collided do not collide again in step.
-                        clock.sleep(Double.random(in: 0.002...0.01) * Double(min(attempt, 8)))
+                        // Jitter, growing a little, when nothing of ours landed: agents that collided
+                        // do not collide again in step. Some of our claims landing means the burst is
+                        // being shared out already; the next read shows what is left.
+                        if !progressed { clock.sleep(Double.random(in: 0.002...0.01) * Double(min(attempt, 8))) }
                     }
                 }
                 return .unavailable("Consul KV: \(maximumAttempts) CAS conflicts in a row (last on \(lastConflict)); gave up")
@@ -183,7 +185,8 @@ public final class ConsulStateBackend: PolicyStateBackend {
 
     enum WriteOutcome {
         case written
-        case conflict(String)
+        /// The key that conflicted, and whether any target write of this attempt landed first.
+        case conflict(String, progressed: Bool)
         case unavailable(String)
     }
 
@@ -227,7 +230,8 @@ public final class ConsulStateBackend: PolicyStateBackend {
         }
         // Unavailable outranks a conflict: Consul cannot be used now, so nothing is decided again.
         for case .unavailable(let reason)? in outcomes { return .unavailable(reason) }
-        for case .conflict(let key)? in outcomes { return .conflict(key) }
+        let progressed = outcomes.contains { if case .written? = $0 { return true } else { return false } }
+        for case .conflict(let key, _)? in outcomes { return .conflict(key, progressed: progressed) }
         for change in own {
             let outcome = apply(change)
             if case .written = outcome { continue }
@@ -301,15 +305,15 @@ public final class ConsulStateBackend: PolicyStateBackend {
             } else {
                 ok = try client.kvDelete(change.key, cas: change.cas)
             }
-            return ok ? .written : .conflict(change.key)
+            return ok ? .written : .conflict(change.key, progressed: false)
         } catch .outcomeUnknown {
             // The answer was lost: the key says whether our write landed (our bytes carry our nonce).
             do {
                 let entry = try client.kvEntry(change.key)
                 if let value = change.value {
-                    return entry?.decodedValue == value ? .written : .conflict(change.key)
+                    return entry?.decodedValue == value ? .written : .conflict(change.key, progressed: false)
                 }
-                return entry == nil ? .written : .conflict(change.key)
+                return entry == nil ? .written : .conflict(change.key, progressed: false)
             } catch {
                 return .unavailable(error.description)
             }

@@ -185,6 +185,25 @@ import Testing
         #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
     }
 
+    @Test func anUnreadableKeyInTheClusterStateStopsDecisionsInsteadOfBeingTakenAsAbsent() throws {
+        let cluster = try Cluster(agents: 2)
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        // A record no version of ours wrote (hand-edited): taken as absent, web would be acted on
+        // and the key overwritten.
+        let key = "consul-handlers/web-checks/targets/service_3Aweb"
+        cluster.consul.putKey(key, "{not json")
+        for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: 101) {
+            #expect(result.exitCode == 75, "\(result.stderr)")
+            #expect(result.stderr.contains("Consul KV key \(key) is not a policy record"), "\(result.stderr)")
+        }
+        #expect(cluster.actions.isEmpty)
+        #expect(cluster.consul.value(key) == "{not json")
+        // Once the key is deleted, the kept delivery is decided: web acted on once.
+        cluster.consul.deleteKey(key)
+        for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: 102) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+    }
+
     @Test func consulAnswering500ActsOnNothingThenOnceAfterRecovery() throws {
         let cluster = try Cluster(agents: 3)
         for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }

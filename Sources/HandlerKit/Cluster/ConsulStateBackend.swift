@@ -139,6 +139,14 @@ public final class ConsulStateBackend: PolicyStateBackend {
                 for attempt in 1...maximumAttempts {
                     let view: View
                     do throws(PolicyStateError) { view = try read() } catch { return .unavailable(error.description) }
+                    // A key we cannot read (hand-edited, or written by a newer consul-handlers) is
+                    // never taken as absent: that would act again, or overwrite it. Nothing is
+                    // decided until a person fixes or deletes it.
+                    if let key = view.unreadable.first {
+                        return .unavailable(
+                            "Consul KV key \(key) is not a policy record this consul-handlers can read; fix or delete it (consul kv delete \(key))"
+                                + (view.unreadable.count > 1 ? " (and \(view.unreadable.count - 1) more)" : ""))
+                    }
                     var state = view.state
                     state.metrics = cache.metrics
                     let result = try body(&state)

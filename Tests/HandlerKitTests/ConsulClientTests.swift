@@ -7,16 +7,6 @@ import Testing
 /// The Consul client against a closure-backed transport: the requests it sends, how it reads
 /// Consul's answers (bodies from consul-api.md), and how it fails.
 @Suite struct ConsulClientTests {
-    final class VirtualClock: TimeSource, Sendable {
-        let time = Mutex<Double>(1000)
-        let slept = Mutex<[Double]>([])
-        func now() -> Double { time.withLock { $0 } }
-        func sleep(_ seconds: Double) {
-            slept.withLock { $0.append(seconds) }
-            time.withLock { $0 += seconds }
-        }
-        var sleeps: [Double] { slept.withLock { $0 } }
-    }
 
     final class Script: Sendable {
         let requests = Mutex<[(HTTPRequest, Double)]>([])

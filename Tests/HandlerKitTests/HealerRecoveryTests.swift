@@ -9,11 +9,6 @@ import Testing
 /// An actor killed mid-action (simulated: it never returns) leaves an incident that `flush`
 /// runs again once its claim has expired, counted against the budget and journaled with why.
 @Suite struct HealerRecoveryTests {
-    final class VirtualClock: TimeSource, Sendable {
-        let time = Mutex<Double>(1_800_000_000)
-        func now() -> Double { time.withLock { $0 } }
-        func sleep(_ seconds: Double) { time.withLock { $0 += max(0, seconds) } }
-    }
 
     /// Runs until released (the actor's death, as far as the state can tell), or counts a run.
     final class Rung: Action, Sendable {
@@ -36,7 +31,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("healer-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try StateStore(directory: directory, warn: { _ in })
-        let clock = VirtualClock()
+        let clock = VirtualClock(start: 1_800_000_000)
         let rung = Rung(hangFirst: true)
         let journal = LogSink(destination: .memory, format: .jsonl)
         @Sendable func healer(_ claimant: String) -> Healer {

@@ -7,16 +7,6 @@ import Testing
 
 /// The Jenkins client against a closure-backed transport: what it sends, and how it reads answers.
 @Suite struct JenkinsClientTests {
-    /// A virtual clock: sleeping advances it.
-    final class VirtualClock: TimeSource, Sendable {
-        let time = Mutex<Double>(1000)
-        let slept = Mutex<[Double]>([])
-        func now() -> Double { time.withLock { $0 } }
-        func sleep(_ seconds: Double) {
-            slept.withLock { $0.append(seconds) }
-            time.withLock { $0 += seconds }
-        }
-    }
 
     /// Records requests and answers from a script.
     final class Script: Sendable {

@@ -75,13 +75,6 @@ import Testing
         var count: Int { list.withLock { $0.count } }
     }
 
-    final class VirtualClock: TimeSource {
-        let start = 1_700_000_000.0
-        let slept = Mutex<Double>(0)
-        func now() -> Double { start + slept.withLock { $0 } }
-        func sleep(_ seconds: Double) { slept.withLock { $0 += seconds } }
-    }
-
     func action(_ statuses: [Int], requests: Requests, headers: [HTTPHeader] = []) -> WebhookAction {
         WebhookAction(
             url: "https://hooks.example.com/services/T0/B0/SECRETPATH", shape: .preset(.slack), headers: headers, event: .act,
@@ -97,7 +90,7 @@ import Testing
 
     @Test func retriesConnectionFailuresAnd5xxThenSucceeds() throws {
         let requests = Requests()
-        let clock = VirtualClock()
+        let clock = VirtualClock(start: 1_700_000_000)
         let outcome = action([0, 503, 200], requests: requests, headers: [HTTPHeader("Authorization", "Bearer s3cr3t")])
             .perform(Self.incident, context: ActionContext(clock: clock, deadline: clock.now() + 60))
         #expect(outcome.label == "done")
@@ -109,7 +102,7 @@ import Testing
     }
 
     @Test func aReceiverThatStaysDownIsARetryableFailureAnd4xxIsNot() throws {
-        let clock = VirtualClock()
+        let clock = VirtualClock(start: 1_700_000_000)
         let context = ActionContext(clock: clock, deadline: clock.now() + 60)
         let down = action([0], requests: Requests()).perform(Self.incident, context: context)
         #expect(down == .failed(reason: "https://hooks.example.com/…: cannot connect: refused (after 3 attempts)", retryable: true))

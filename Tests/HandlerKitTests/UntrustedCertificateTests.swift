@@ -28,7 +28,7 @@ import Testing
 
     @Test func theJenkinsClientTriesOnceAndTheFailureIsNotRetryable() throws {
         let counter = Counter()
-        let clock = JenkinsClientTests.VirtualClock()
+        let clock = VirtualClock()
         let client = JenkinsClient(
             configuration: JenkinsConfiguration(
                 baseURL: "https://jenkins/", credentials: .apiToken(user: "bot", token: "t"), retry: RetryPolicy(attempts: 4, random: { 0.5 })),
@@ -47,7 +47,7 @@ import Testing
 
     @Test func theWebhookTriesOnceAndDoesNotSpool() {
         let counter = Counter()
-        let clock = NotifyTests.VirtualClock()
+        let clock = VirtualClock(start: 1_700_000_000)
         let action = WebhookAction(
             url: "https://hooks.example.com/x", shape: .preset(.slack), headers: [], event: .act, transport: counter.transport,
             retry: RetryPolicy(attempts: 3, baseDelay: 0.01, random: { 0 }))
@@ -64,7 +64,7 @@ import Testing
     @Test func theConsulClientTriesOnce() {
         let counter = Counter()
         let settings = ConsulSettings(address: .standard, timeout: 5, budget: 60, retry: RetryPolicy(attempts: 4, baseDelay: 0.25, random: { 0.5 }))
-        let client = ConsulClient(settings: settings, transport: counter.transport, clock: ConsulClientTests.VirtualClock())
+        let client = ConsulClient(settings: settings, transport: counter.transport, clock: VirtualClock())
         #expect(throws: ConsulError.self) { _ = try client.agentSelf() }
         #expect(counter.sent == 1)
     }

@@ -53,7 +53,7 @@ let package = Package(
             // The fake Consul (consul-api.md "Fake Consul spec") as a process: several agents over one cluster state.
             .executableTarget(name: "fake-consul", dependencies: ["TestSupport"], path: "Tests/fake-consul"),
             .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
-            .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+            .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
             .testTarget(name: "ConsulWatchTests", dependencies: ["ConsulWatch", "TestSupport"]),
             .testTarget(name: "HandlerKitTests", dependencies: ["HandlerKit", "CLI", "TestSupport"]),
             .testTarget(name: "CLITests", dependencies: ["CLI", "HandlerCommands", "HandlerKit", "ConsulWatch", "TestSupport"]),

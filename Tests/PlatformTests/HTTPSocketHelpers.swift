@@ -1,24 +1,13 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// Raw loopback sockets for the HTTP tests: a client that writes exactly the bytes given, and
 /// a one-shot server that answers exactly the bytes given.
 enum RawSocket {
     /// A connected TCP socket to 127.0.0.1:port.
     static func connect(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else {
-            Glibc.close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        return fd
+        do { return try LoopbackSocket.connect(port: port) } catch { throw POSIXError(.ECONNREFUSED) }
     }
 
     /// Sends every byte; false when the peer is gone.

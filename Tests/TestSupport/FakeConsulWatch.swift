@@ -134,17 +134,11 @@ public enum ConsulWatchPoster {
         (status: Int, headers: [(String, String)], body: [UInt8]), ExchangeError
     > {
         guard host == "127.0.0.1" || host == "localhost" else { return .failure(ExchangeError(reason: "not loopback: \(host)")) }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failure(ExchangeError(reason: "socket: errno \(errno)")) }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port)).bigEndian
-        addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let fd: Int32
+        do { fd = try LoopbackSocket.connect(port: port) } catch {
+            return .failure(ExchangeError(reason: error.operation == "connect" ? "dial tcp: connection refused" : "socket: errno \(error.errno)"))
         }
-        guard rc == 0 else { return .failure(ExchangeError(reason: "dial tcp: connection refused")) }
+        defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }

@@ -12,18 +12,8 @@ public final class LoopbackHTTPClient: @unchecked Sendable {
 
     /// Connects to 127.0.0.1:port.
     public init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else {
-            let error = errno
-            Glibc.close(fd)
-            throw LoopbackHTTPServerError(operation: "connect", errno: error)
+        do { fd = try LoopbackSocket.connect(port: port) } catch {
+            throw LoopbackHTTPServerError(operation: error.operation, errno: error.errno)
         }
     }
 

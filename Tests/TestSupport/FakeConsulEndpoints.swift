@@ -17,7 +17,9 @@ extension FakeConsulEngine {
         var knownLeader: Bool
     }
 
-    func handle(_ route: Route, _ request: Request, _ query: QueryString, agent: String, token: String?) -> Response {
+    func handle(
+        _ route: Route, _ request: Request, _ query: QueryString, agent: String, token: String?, txnConflict: Bool = false
+    ) -> Response {
         condition.lock()
         defer {
             condition.broadcast()
@@ -45,7 +47,9 @@ extension FakeConsulEngine {
         let stale = query.has("stale")
         if leaderLost && !route.agentLocal {
             if route.endpoint == .statusLeader { return json(.string(""), index: nil) }
-            if !(request.method == "GET" && stale) { return serverError(500, "No cluster leader") }
+            // A read-only transaction is a stale-capable read too; `txn` decides once it knows its verbs.
+            let staleRead = stale && (request.method == "GET" || route.endpoint == .txn)
+            if !staleRead { return serverError(500, "No cluster leader") }
         }
         let ctx = Context(
             request: request, query: query, agent: agent, identity: identity,
@@ -78,6 +82,7 @@ extension FakeConsulEngine {
         case .sessionDestroy: return sessionDestroy(argument, ctx)
         case .sessionRenew: return sessionRenew(argument, ctx)
         case .sessionInfo, .sessionList, .sessionNode: return sessionRead(route.endpoint, argument, ctx)
+        case .txn: return txn(ctx, conflict: txnConflict)
         case .unknown: return text(404, "Invalid URL path: not a recognized HTTP API endpoint")
         }
     }
@@ -132,17 +137,18 @@ extension FakeConsulEngine {
     func canWrite(_ ctx: Context, _ resource: FakeConsul.Resource, _ name: String) -> Bool { policy(ctx, resource, name).allowsWrite }
 
     func denied(_ ctx: Context, _ resource: FakeConsul.Resource, _ level: String, _ name: String) -> Response {
-        guard configuration.detailedACLErrors else { return text(403, "Permission denied") }
+        text(403, deniedText(ctx, resource, level, name))
+    }
+
+    /// The permission error's text (a 403 body, or a transaction's error entry).
+    func deniedText(_ ctx: Context, _ resource: FakeConsul.Resource, _ level: String, _ name: String) -> String {
+        guard configuration.detailedACLErrors else { return "Permission denied" }
         if let identity = ctx.identity {
-            return text(
-                403,
+            return
                 "Permission denied: token with AccessorID '\(identity.accessorID)' lacks permission '\(resource.rawValue):\(level)' on \"\(name)\""
-            )
         }
-        return text(
-            403,
+        return
             "Permission denied: anonymous token lacks permission '\(resource.rawValue):\(level)' on \"\(name)\". The anonymous token is used implicitly when a request does not specify a token."
-        )
     }
 
     /// Marks a listing as filtered (only for non-anonymous tokens, as Consul does).
@@ -155,21 +161,27 @@ extension FakeConsulEngine {
     private static let regex1215 = try! NSRegularExpression(pattern: "^[a-zA-Z0-9,_./\\-?&=]+$")
 
     func validateKey(_ key: String) -> Response? {
+        guard let problem = keyProblem(key) else { return nil }
+        return problem.serverSide ? serverError(problem.status, problem.text) : text(problem.status, problem.text)
+    }
+
+    /// Why `keyValidation` refuses a key (status and text of `/v1/kv`; a transaction reports the text), or nil.
+    func keyProblem(_ key: String) -> (status: Int, text: String, serverSide: Bool)? {
         switch configuration.keyValidation {
         case .none: return nil
         case .regex1215:
             if key.isEmpty { return nil }
             let range = NSRange(key.startIndex..., in: key)
             if Self.regex1215.firstMatch(in: key, range: range) == nil {
-                return serverError(500, "invalid key name, keys should respect the \"^[a-zA-Z0-9,_./\\-?&=]+$\" format")
+                return (500, "invalid key name, keys should respect the \"^[a-zA-Z0-9,_./\\-?&=]+$\" format", true)
             }
             return nil
         case .traversal122:
             if key == ".." || key.hasPrefix("../") || key.contains("/../") || key.hasSuffix("/..") {
-                return text(400, "invalid key name: path traversal is not allowed")
+                return (400, "invalid key name: path traversal is not allowed", false)
             }
             if key.first == " " || key.last == " " {
-                return text(400, "invalid key name: leading or trailing spaces are not allowed")
+                return (400, "invalid key name: leading or trailing spaces are not allowed", false)
             }
             return nil
         }

@@ -117,6 +117,7 @@ final class FakeConsulEngine: @unchecked Sendable {
         let query = QueryString(request.query ?? "")
         // 4. Faults.
         var after: FakeConsul.FaultAction?
+        var txnConflict = false
         if let action = takeFault(route: route, method: request.method, agent: agent) {
             switch action {
             case .status(let code, let body, let headers, false):
@@ -137,6 +138,7 @@ final class FakeConsulEngine: @unchecked Sendable {
                     withState { $0.state.kvConcurrentWrite(key) }
                     return json(.bool(false), index: nil)
                 }
+                if route.endpoint == .txn { txnConflict = true }
             case .status, .dropConnection:
                 after = action
             }
@@ -145,7 +147,7 @@ final class FakeConsulEngine: @unchecked Sendable {
         let (token, source) = Self.token(request, query)
         record.tokenSource = source
         if source == "query" { withState { $0.deprecatedTokenQueries += 1 } }
-        var response = handle(route, request, query, agent: agent, token: token)
+        var response = handle(route, request, query, agent: agent, token: token, txnConflict: txnConflict)
         // After-apply faults: the state changed, the client sees an error.
         switch after {
         case .status(let code, let body, let headers, true)?:
@@ -226,6 +228,7 @@ final class FakeConsulEngine: @unchecked Sendable {
             "/v1/session/create": (.sessionCreate, ["PUT"]),
             "/v1/session/list": (.sessionList, ["GET"]),
             "/v1/kv": (.kv, ["GET", "PUT", "DELETE"]),
+            "/v1/txn": (.txn, ["PUT"]),
         ]
         if let (endpoint, methods) = exact[path] {
             return Route(endpoint: endpoint, methods: methods, argument: endpoint == .kv ? "" : nil)

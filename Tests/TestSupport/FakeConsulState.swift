@@ -79,7 +79,11 @@ struct ConsulState {
 
     /// Applies a set or CAS (§1.5). Identical writes keep ModifyIndex and still answer true.
     mutating func kvSet(_ key: String, value: [UInt8]?, flags: UInt64, mode: KVWrite) -> Bool {
-        let i = nextIndex()
+        kvSet(key, value: value, flags: flags, mode: mode, at: nextIndex())
+    }
+
+    /// `kvSet` at a Raft index already taken: a transaction applies all its ops at one index.
+    mutating func kvSet(_ key: String, value: [UInt8]?, flags: UInt64, mode: KVWrite, at i: UInt64) -> Bool {
         let existing = kv[key]
         switch mode {
         case .set: break
@@ -106,7 +110,11 @@ struct ConsulState {
 
     /// DELETE, optionally with `?cas=N` (true when the key is absent) or `?recurse`.
     mutating func kvDelete(_ key: String, recurse: Bool, cas: UInt64?) -> Bool {
-        let i = nextIndex()
+        kvDelete(key, recurse: recurse, cas: cas, at: nextIndex())
+    }
+
+    /// `kvDelete` at a Raft index already taken (transactions).
+    mutating func kvDelete(_ key: String, recurse: Bool, cas: UInt64?, at i: UInt64) -> Bool {
         if recurse {
             let doomed = kv.keys.filter { $0.hasPrefix(key) }
             for k in doomed {
@@ -124,12 +132,18 @@ struct ConsulState {
         return true
     }
 
-    /// The injected CAS conflict: another writer got there first (see `FaultAction.casConflict`).
-    mutating func kvConcurrentWrite(_ key: String) {
+    /// The injected CAS conflict: another writer got there first (see `FaultAction.casConflict`). An absent key
+    /// gets a tombstone (a concurrent create + delete), or with `createIfAbsent` an empty entry (a concurrent
+    /// create: what makes a transaction's create-only `cas` or `delete-cas` fail).
+    mutating func kvConcurrentWrite(_ key: String, createIfAbsent: Bool = false) {
         let i = nextIndex()
         if var entry = kv[key] {
             entry.modifyIndex = i
             kv[key] = entry
+        } else if createIfAbsent {
+            kv[key] = FakeConsul.KVEntry(
+                key: key, value: nil, flags: 0, session: nil, lockIndex: 0, createIndex: i, modifyIndex: i)
+            tombstones[key] = nil
         } else {
             tombstones[key] = i
         }
@@ -348,16 +362,20 @@ extension ConsulState {
     mutating func kvAcquire(_ key: String, session id: String, value: [UInt8]?, flags: UInt64) -> LockOutcome {
         guard sessions[id] != nil else { return .invalidSession }
         if let until = lockDelays[key], now < until { return .done(false) }
-        let i = nextIndex()
+        return .done(kvLock(key, session: id, value: value, flags: flags, at: nextIndex()))
+    }
+
+    /// The lock itself (Consul's `kvsLockTxn`), at a Raft index already taken; the session must exist.
+    mutating func kvLock(_ key: String, session id: String, value: [UInt8]?, flags: UInt64, at i: UInt64) -> Bool {
         guard var entry = kv[key] else {
             kv[key] = FakeConsul.KVEntry(
                 key: key, value: value, flags: flags, session: id, lockIndex: 1, createIndex: i, modifyIndex: i)
             tombstones[key] = nil
             kvTableIndex = i
-            return .done(true)
+            return true
         }
-        if let holder = entry.session, holder != id { return .done(false) }
-        if entry.session == id && entry.value == value && entry.flags == flags { return .done(true) }
+        if let holder = entry.session, holder != id { return false }
+        if entry.session == id && entry.value == value && entry.flags == flags { return true }
         if entry.session == nil { entry.lockIndex += 1 }
         entry.session = id
         entry.value = value
@@ -365,12 +383,16 @@ extension ConsulState {
         entry.modifyIndex = i
         kv[key] = entry
         kvTableIndex = i
-        return .done(true)
+        return true
     }
 
     /// `?release=S`: true only when S holds the key; the body becomes the value.
     mutating func kvRelease(_ key: String, session id: String, value: [UInt8]?, flags: UInt64) -> Bool {
-        let i = nextIndex()
+        kvRelease(key, session: id, value: value, flags: flags, at: nextIndex())
+    }
+
+    /// `kvRelease` at a Raft index already taken (a transaction's `unlock`).
+    mutating func kvRelease(_ key: String, session id: String, value: [UInt8]?, flags: UInt64, at i: UInt64) -> Bool {
         guard var entry = kv[key], entry.session == id else { return false }
         entry.session = nil
         entry.value = value

@@ -8,6 +8,10 @@ extension FakeConsul {
         public var datacenter = "dc1"
         /// `kv_max_value_size`.
         public var kvMaxValueSize = 524_288
+        /// `txn_max_req_len`: a `/v1/txn` body larger than this (or than `kvMaxValueSize`, if larger) is refused.
+        public var txnMaxReqLen = 524_288
+        /// Consul's `maxTxnOps`: 64 in the versions targeted (newer documentation says 128).
+        public var txnMaxOps = 64
         /// `default_query_time` and `max_query_time` of blocking queries, in seconds.
         public var defaultQueryTime: Double = 300
         public var maxQueryTime: Double = 600
@@ -122,6 +126,8 @@ extension FakeConsul {
         case sessionInfo = "session/info"
         case sessionList = "session/list"
         case sessionNode = "session/node"
+        /// `PUT /v1/txn` (KV operations only).
+        case txn
         /// Not a recognized API path (404).
         case unknown
     }
@@ -141,7 +147,9 @@ extension FakeConsul {
         /// Make a `?cas=` write lose, as if another writer had changed the key just before: an existing key's
         /// ModifyIndex moves (same value, as a concurrent rewrite would leave it); an absent key gets a tombstone
         /// (a concurrent create + delete). Either way a Raft index is consumed and the answer is `false`.
-        /// Non-CAS requests are answered normally.
+        /// On `/v1/txn` the key of the first op with an index precondition (`cas`, `delete-cas`, `check-index`) is
+        /// rewritten (created if absent) just before the transaction applies, so that op and the transaction fail
+        /// as a real race would. Other requests are answered normally.
         case casConflict
     }
 
@@ -152,7 +160,7 @@ extension FakeConsul {
         public var endpoints: Set<Endpoint>?
         /// Match only this method (nil: any).
         public var method: String?
-        /// For KV requests: match only keys with this prefix (nil: any key; ignored for other endpoints).
+        /// For KV requests: match only keys with this prefix (nil: any key; ignored for other endpoints, `txn` too).
         public var keyPrefix: String?
         /// Match only requests to this agent's node (nil: any agent).
         public var agent: String?

@@ -9,6 +9,10 @@ import Synchronization
 ///   LockIndex; tombstones; `?raw`, `?recurse`, `?keys` + `?separator`; `X-Consul-Index` rules (key ModifyIndex,
 ///   table index on 404, prefix max incl. tombstones); `?cas=0|N`, `?flags`, `DELETE ?cas|?recurse`; identical
 ///   writes keep the index; 400/413/500 texts; key validation per Consul version (`keyValidation`).
+/// * Transactions (`PUT /v1/txn`, FakeConsulTxn.swift): KV ops only, with Consul's limits (body size, `txnMaxOps`,
+///   value size), pre-checks that consume no index (key, ACL as error entries, lock-delay), every op at ONE Raft
+///   index in one write transaction, every failing op reported (409) and the whole rolled back (the index still
+///   consumed), a read-only fast path (no index), results shaped like KV entries with values only for gets.
 /// * Agent TTL checks (§3): register/deregister/pass/warn/fail/update with Consul's errors, default critical,
 ///   re-registration keeps status, TTL expiry (`TTL expired (last output…)`), output truncation, output-only
 ///   changes synced to the catalog at most every `checkUpdateInterval`; `/v1/agent/checks`, `/v1/agent/self`.
@@ -28,7 +32,8 @@ import Synchronization
 ///   emulator (F.8) is `ConsulWatchPoster` (FakeConsulWatch.swift).
 ///
 /// What it does not model: per-client connection caps, a timer lag on session expiry, gzip, namespaces and
-/// partitions, service registration over HTTP, and Consul's real key-validation text of 1.22 (unknown). A parked
+/// partitions, service registration over HTTP, Node/Service/Check operations in `/v1/txn` (answered 501), Go's exact
+/// JSON decoder texts in a txn's 400, and Consul's real key-validation text of 1.22 (unknown). A parked
 /// blocking query is not released when its client disconnects, only at its deadline or `stop()`.
 /// The clock is real time plus `advance(by:)`, so built executables and virtual TTLs can share one run.
 public final class FakeConsul: Sendable {

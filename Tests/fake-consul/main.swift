@@ -27,8 +27,8 @@ let usageText = """
       --acl-default allow|deny enable ACLs with this default policy
       --acl-token-env VAR      with ACLs on: a token allowed everything, its secret read from environment variable VAR
       --fault SPEC             ENDPOINTS:ACTION[:every=N][:times=N], ENDPOINTS = all or a comma list such as
-                               kv,catalog/node; ACTION = 500 (No cluster leader), 403, 429, drop, cas-conflict,
-                               hang=SECONDS, delay=SECONDS
+                               kv,txn,catalog/node; ACTION = 500 (No cluster leader), 403, 429, drop,
+                               cas-conflict, hang=SECONDS, delay=SECONDS
       --index-base N           first Raft index - 1 (default 1000)
       --pretty                 indented JSON everywhere, like a -dev agent
       --no-stdin               do not exit when stdin reaches EOF

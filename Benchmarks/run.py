@@ -385,6 +385,12 @@ class Bench:
             raise NotAvailable("%s not built in %s" % (name, self.bin))
         return path
 
+    def installed(self, name):
+        """The release binary as installed (static, as production runs it) when --release-bin gives
+        it; the --bin build otherwise."""
+        release = self.args.release_bin and os.path.join(self.args.release_bin, name)
+        return release if release and os.access(release, os.X_OK) else self.exe(name)
+
     def tool(self, name):
         path = shutil.which(name)
         if not path:
@@ -952,15 +958,9 @@ def bench_memory(bench):
         config = bench.path("memory-heal.json")
         with open(config, "w") as f:
             json.dump({"routes": [{"name": "all", "actions": [{"type": "log", "file": bench.path("memory-heal.log")}]}]}, f)
-        # The release binaries as installed (static, as production runs them) when make bench
-        # gives them; the --bin build otherwise.
-        def installed(name):
-            release = bench.args.release_bin and os.path.join(bench.args.release_bin, name)
-            return release if release and os.access(release, os.X_OK) else bench.exe(name)
-
         commands = {
-            "consul-critical": [installed("consul-critical"), "--format", "names"],
-            "consul-heal": [installed("consul-heal"), "--config", config, "--no-state"],
+            "consul-critical": [bench.installed("consul-critical"), "--format", "names"],
+            "consul-heal": [bench.installed("consul-heal"), "--config", config, "--no-state"],
         }
         runs = 1 if bench.args.quick else 3
         for (exe, pipe), r in rows.items():
@@ -996,7 +996,9 @@ def bench_cluster(bench):
     rnd = bench.row("k-round", "5 agents, 100 incidents: round vs 1 agent local", ("<=", 2.0))
 
     def body():
-        heal = bench.exe("consul-heal")
+        # Both sides run the binary as installed (make bench gives --release-bin): five agents
+        # start five processes, and production starts the static one.
+        heal = bench.installed("consul-heal")
         fake = os.path.join(bench.bin, "fake-consul")
         if not os.access(fake, os.X_OK):
             raise NotAvailable("fake-consul not built in %s" % bench.bin)

@@ -141,7 +141,7 @@ import Testing
     @Test func fiveAgentsActOncePerIncidentOpening() throws {
         let cluster = try Cluster(agents: 5)
         // Slow writes: every agent reads before any claim lands, so only CAS keeps them apart.
-        cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.kv], method: "PUT"))
+        cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.txn], method: "PUT"))
         Self.run(cluster)
         #expect(cluster.actedTargets.sorted() == ["api", "web", "web"], "\(cluster.actions)")
         // The state is valid: one key per target, released claims, each naming who acted.
@@ -161,8 +161,8 @@ import Testing
     @Test func casConflictsOnEveryOtherWriteStillActOnce() throws {
         let cluster = try Cluster(agents: 5)
         // Three agents lose every other CAS write; two write slowly, so they read before others' claims land.
-        for node in ["node-1", "node-2", "node-3"] { cluster.consul.inject(.init(.casConflict, endpoints: [.kv], method: "PUT", agent: node, every: 2)) }
-        for node in ["node-4", "node-5"] { cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.kv], method: "PUT", agent: node)) }
+        for node in ["node-1", "node-2", "node-3"] { cluster.consul.inject(.init(.casConflict, endpoints: [.txn], method: "PUT", agent: node, every: 2)) }
+        for node in ["node-4", "node-5"] { cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.txn], method: "PUT", agent: node)) }
         Self.run(cluster)
         #expect(cluster.actedTargets.sorted() == ["api", "web", "web"], "\(cluster.actions)")
         #expect(cluster.consul.faultApplications.allSatisfy { $0 > 0 })
@@ -174,8 +174,7 @@ import Testing
         // The first claim is applied, but its answer is a 500: the writer re-reads and finds its own bytes.
         cluster.consul.inject(
             .init(
-                .status(500, body: "No cluster leader", afterApply: true), endpoints: [.kv], method: "PUT", keyPrefix: "consul-handlers/web-checks/targets/",
-                times: 1))
+                .status(500, body: "No cluster leader", afterApply: true), endpoints: [.txn], method: "PUT", times: 1))
         for step in 101...102 {
             for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: UInt64(step)) {
                 #expect(result.exitCode == 0, "\(result.stderr)")
@@ -207,7 +206,7 @@ import Testing
     @Test func consulAnswering500ActsOnNothingThenOnceAfterRecovery() throws {
         let cluster = try Cluster(agents: 3)
         for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
-        cluster.consul.inject(.noLeader(endpoints: [.kv]))
+        cluster.consul.inject(.noLeader(endpoints: [.kv, .txn]))
         let open = Self.checks(web: "critical", api: "passing")
         for result in cluster.deliverAll(open, index: 101) {
             #expect(result.exitCode == 75)
@@ -331,19 +330,51 @@ import Testing
         }
     }
 
-    /// Many incidents opening at once: each agent writes its claims on all the target keys at
-    /// once, so the agents race on every key in the same round; CAS still gives each to one.
+    /// Many incidents opening at once: each agent writes its claims in transactions of at most 64
+    /// operations (70 targets: two), so the agents race on every key in the same round; CAS still
+    /// gives each to one, and a transaction that lost any key lands none of them.
     @Test func manyIncidentsOpeningAtOnceAreEachActedOnOnce() throws {
         let cluster = try Cluster(agents: 5)
-        let names = (0..<16).map { "svc\($0)" }
+        let names = (0..<70).map { "svc\($0)" }
         func payload(_ status: String) -> [UInt8] { Payloads.checks(names.map { Payloads.service($0, node: "n-\($0)", status: status) }) }
-        for node in ["node-1", "node-2"] { cluster.consul.inject(.init(.casConflict, endpoints: [.kv], method: "PUT", agent: node, every: 3)) }
-        cluster.consul.inject(.init(.delay(seconds: 0.05), endpoints: [.kv], method: "PUT", agent: "node-5"))
+        for node in ["node-1", "node-2"] { cluster.consul.inject(.init(.casConflict, endpoints: [.txn], method: "PUT", agent: node, every: 3)) }
+        cluster.consul.inject(.init(.delay(seconds: 0.05), endpoints: [.txn], method: "PUT", agent: "node-5"))
         for result in cluster.deliverAll(payload("passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
         for result in cluster.deliverAll(payload("critical"), index: 101) { #expect(result.exitCode == 0, "\(result.stderr)") }
         for result in cluster.deliverAll(payload("critical"), index: 102) { #expect(result.exitCode == 0, "\(result.stderr)") }
         #expect(cluster.actedTargets.sorted() == names.sorted(), "\(cluster.actions)")
         #expect(cluster.consul.entries(prefix: "consul-handlers/web-checks/targets/").count == names.count)
+        #expect(cluster.consul.requests.filter { $0.endpoint == .txn }.allSatisfy { $0.body.count < 512 * 1024 })
+    }
+
+    /// Consul reports an ACL denial inside a transaction (a 409 error entry, not a 403): it is the
+    /// token's fault, said once, not a CAS conflict to retry 40 times.
+    @Test func aTokenThatMayNotWriteTheTargetsIsAnACLErrorNotAConflict() throws {
+        let cluster = try Cluster(agents: 2)
+        let secret = "0a9b-agents-only-token"
+        cluster.consul.enableACL(defaultAllow: false)
+        cluster.consul.addToken(
+            secret,
+            rules: .init(
+                keyPrefix: [
+                    "consul-handlers/": .read, "consul-handlers/web-checks/agents/": .write, "consul-handlers/web-checks/services": .write,
+                    "consul-handlers/web-checks/blast": .write,
+                ], nodePrefix: ["": .read], agentPrefix: ["": .read]))
+        let tokenFile = cluster.dir.appendingPathComponent("token")
+        try Data(secret.utf8).write(to: tokenFile)
+        chmod(tokenFile.path, 0o600)
+        cluster.extraEnvironment = ["CONSUL_HTTP_TOKEN_FILE": tokenFile.path]
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        let before = cluster.consul.requests.filter { $0.endpoint == .txn }.count
+        for result in cluster.deliverAll(Self.checks(web: "critical", api: "passing"), index: 101) {
+            #expect(result.exitCode == 75, "\(result.stderr)")
+            #expect(result.stderr.contains("ACL denied") && result.stderr.contains("key:write on consul-handlers/web-checks/"), "\(result.stderr)")
+            #expect(!result.stderr.contains("CAS conflicts"), "\(result.stderr)")
+            #expect(!result.stderr.contains(secret))
+        }
+        #expect(cluster.actions.isEmpty)
+        // One transaction per agent: refused, not retried.
+        #expect(cluster.consul.requests.filter { $0.endpoint == .txn }.count - before == 2)
     }
 
     /// `--consul-state` on an action executable: two consul-redeploy processes on two agents, each
@@ -351,7 +382,7 @@ import Testing
     @Test func twoConsulRedeployProcessesActOnce() throws {
         let cluster = try Cluster(agents: 2)
         // Slow writes: both read before either claim lands, so only CAS keeps them apart.
-        cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.kv], method: "PUT"))
+        cluster.consul.inject(.init(.delay(seconds: 0.2), endpoints: [.txn], method: "PUT"))
         @Sendable func redeploy(_ agent: Int, _ payload: [UInt8], index: UInt64, extra: [String] = []) throws -> ExecutableResult {
             try ExecutableHarness.run(
                 "consul-redeploy",
@@ -378,7 +409,7 @@ import Testing
         #expect(keys.filter { $0.contains("/targets/") }.count == 2, "\(keys)")
 
         // Consul unavailable: nothing acted on, one line, exit 75, the delivery kept.
-        cluster.consul.inject(.noLeader(endpoints: [.kv]))
+        cluster.consul.inject(.noLeader(endpoints: [.kv, .txn]))
         let down = try redeploy(0, Self.checks(web: "passing", api: "passing"), index: 106)
         #expect(down.exitCode == 75)
         #expect(down.stderr.contains("shared policy state unavailable") && down.stderr.contains("No cluster leader"), "\(down.stderr)")

@@ -133,17 +133,12 @@ struct ConsulState {
     }
 
     /// The injected CAS conflict: another writer got there first (see `FaultAction.casConflict`). An absent key
-    /// gets a tombstone (a concurrent create + delete), or with `createIfAbsent` an empty entry (a concurrent
-    /// create: what makes a transaction's create-only `cas` or `delete-cas` fail).
-    mutating func kvConcurrentWrite(_ key: String, createIfAbsent: Bool = false) {
+    /// gets a tombstone (a concurrent create + delete).
+    mutating func kvConcurrentWrite(_ key: String) {
         let i = nextIndex()
         if var entry = kv[key] {
             entry.modifyIndex = i
             kv[key] = entry
-        } else if createIfAbsent {
-            kv[key] = FakeConsul.KVEntry(
-                key: key, value: nil, flags: 0, session: nil, lockIndex: 0, createIndex: i, modifyIndex: i)
-            tombstones[key] = nil
         } else {
             tombstones[key] = i
         }

@@ -195,9 +195,25 @@ extension FakeConsulEngine {
             if let problem = txnPreCheck(op, ctx) { errors.append((n, problem)) }
         }
         if !errors.isEmpty { return txnAnswer(results: nil, errors: errors, readOnly: !writes, ctx) }
-        // 3. The injected race: a concurrent writer touches the first key with an index precondition.
-        if conflict, let raced = ops.first(where: { ["cas", "delete-cas", "check-index"].contains($0.verb) }) {
-            state.kvConcurrentWrite(raced.key, createIfAbsent: true)
+        // 3. The injected race: a concurrent writer touches the first key with an index precondition. An
+        // existing key moves its index, and the op fails on it as in a real race. For an absent key, the
+        // other writer's value is unknown, so (as the /v1/kv fault answers `false`) the op fails without
+        // leaving one: the key gets a tombstone and the transaction rolls back at its own Raft index.
+        if conflict, let n = ops.firstIndex(where: { ["cas", "delete-cas", "check-index"].contains($0.verb) }) {
+            let raced = ops[n]
+            let existed = state.kv[raced.key] != nil
+            state.kvConcurrentWrite(raced.key)
+            if !existed {
+                _ = state.nextIndex()
+                let q = goQuoted(raced.key)
+                let what =
+                    switch raced.verb {
+                    case "cas": "failed to set key \(q), index is stale"
+                    case "delete-cas": "failed to delete key \(q), index is stale"
+                    default: "failed to check index, key \(q) doesn't exist"
+                    }
+                return txnAnswer(results: nil, errors: [(n, what)], readOnly: false, ctx)
+            }
         }
         // 4. One write transaction at one Raft index (taken even when it rolls back), or a read transaction.
         let index = writes ? state.nextIndex() : 0

@@ -234,9 +234,10 @@ struct FakeConsulTxnTests {
         #expect(f.fake.entry("claims/log") == nil)
         // The racing write and the failed transaction each took an index.
         #expect(f.fake.raftIndex == a.modifyIndex + 2)
-        // A create-only cas loses to a concurrent create.
+        // A create-only cas loses too, and no stranger's value is left behind (as the /v1/kv fault answers false).
         let create = try await f.put("/v1/txn", txnBody([kvOp("cas", "claims/new", value: "x", index: 0)]))
         #expect(try create.txnErrors().first?.1 == "failed to set key \"claims/new\", index is stale")
+        #expect(f.fake.entry("claims/new") == nil)
         #expect(f.fake.faultApplications == [2])
         // The fault is spent: the same transaction with the current index commits.
         let now = try #require(f.fake.entry("claims/a"))

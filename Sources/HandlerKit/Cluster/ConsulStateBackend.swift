@@ -13,11 +13,12 @@ import Synchronization
 ///                  about this agent's watch start
 /// ```
 ///
-/// A read-modify-write is one `?recurse` read, the pure decision, then a CAS write of each key
-/// that changed (`cas=0` to create, `cas=<ModifyIndex>` to change, delete by CAS). A conflict
-/// re-reads and decides again, a bounded number of times with jitter. A write whose answer was
-/// lost is settled by re-reading the key: our bytes (which carry our claimant's nonce) mean it
-/// landed. Every update also runs under the local state directory's lock, whose state file
+/// A read-modify-write is one `?recurse` read, the pure decision, then the keys that changed
+/// written in atomic transactions (`PUT /v1/txn`, 64 operations each), every operation a CAS
+/// (index `0` to create, the ModifyIndex read to change, delete-CAS to remove). A rolled-back
+/// transaction re-reads and decides again, a bounded number of times with jitter. A transaction
+/// whose answer was lost is settled by re-reading a key it wrote: our bytes (which carry our
+/// claimant's nonce) mean it landed. Every update also runs under the local state directory's lock, whose state file
 /// keeps a cache of the last cluster view and this agent's metrics; the spool and dead letters
 /// stay local.
 public final class ConsulStateBackend: PolicyStateBackend {
@@ -29,16 +30,12 @@ public final class ConsulStateBackend: PolicyStateBackend {
     let clock: any TimeSource
     /// CAS rounds before giving up (the delivery is then kept locally, as when Consul is down).
     public let maximumAttempts: Int
-    /// Target keys written at once (the live client's transport pools as many connections).
-    public let writeConcurrency: Int
     private let identity = Mutex<(node: String, claimant: String)?>(nil)
 
     public init(
-        client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any TimeSource = SystemClock(), maximumAttempts: Int = 40,
-        writeConcurrency: Int = ConsulClient.pooledConnections
+        client: ConsulClient, prefix: String, watch: String, local: StateStore, clock: any TimeSource = SystemClock(), maximumAttempts: Int = 40
     ) {
         self.maximumAttempts = maximumAttempts
-        self.writeConcurrency = max(1, writeConcurrency)
         self.client = client
         self.prefix = prefix
         self.watch = watch
@@ -198,54 +195,65 @@ public final class ConsulStateBackend: PolicyStateBackend {
         case unavailable(String)
     }
 
-    /// One change to make: a value to put (nil: delete) by CAS on the index read (nil: create).
+    /// One change to make: a value to put (nil: delete) by CAS on the index read (0: create).
     struct Change {
         var key: String
         var value: [UInt8]?
-        var cas: UInt64?
+        var cas: UInt64
+
+        var operation: KVTxnOperation {
+            value.map { KVTxnOperation.cas(key, value: $0, index: cas) } ?? .deleteCAS(key, index: cas)
+        }
     }
 
-    /// Writes each key that changed: the shared keys (services, blast window) first, one after
-    /// another, stopping at the first conflict, so that no claim lands unless the blast-radius
-    /// window that allowed it did; then the target keys, up to ``writeConcurrency`` at once over
-    /// the pooled connections; this agent's record last, only when all the rest landed.
+    /// Writes every key that changed in as few transactions as Consul allows (`PUT /v1/txn`, at
+    /// most ``ConsulClient/maximumTransactionOperations`` operations each), each operation a CAS
+    /// on the index read (`0` to create) or a delete-CAS. A transaction lands whole or not at all.
     ///
-    /// Target keys are independent (each one's CAS guards only its own record), so they need no
-    /// order. Each attempt starts at a random one: agents that read the same view before any
-    /// claim landed claim different targets first instead of all racing for the first key, and
-    /// the work of a burst is shared out. Once one target write conflicts, no further one is
-    /// started (those in flight finish): another agent is claiming the same targets, and the
-    /// next read shows which, so a loser gives up after a few writes instead of all of them.
+    /// The shared keys (services, blast window) go in the first transaction, so that no claim
+    /// lands unless the blast-radius window that allowed it did, atomically with it; this agent's
+    /// record goes in the last, so that it moves only when everything else landed. Targets start
+    /// at a random one: agents that read the same view before any claim landed put different
+    /// targets in their first transaction. Transactions go one after another and stop at the
+    /// first that is rolled back: another agent changed a key, and the next read shows which.
     func write(_ state: HealState, over view: View, identity: (node: String, claimant: String)) -> WriteOutcome {
         let all = changes(state, over: view, identity: identity, now: clock.now())
         let ownKey = agentKey(identity.node)
         let shared = all.filter { $0.key == servicesKey || $0.key == blastKey }
         let own = all.filter { $0.key == ownKey }
-        let changed = all.filter { $0.key != servicesKey && $0.key != blastKey && $0.key != ownKey }
-        for change in shared {
-            let outcome = apply(change)
-            if case .written = outcome { continue }
-            return outcome
-        }
-        let start = changed.isEmpty ? 0 : Int.random(in: 0..<changed.count)
-        let targets = Array(changed[start...] + changed[..<start])
-        let stop = Atomic<Bool>(false)
-        let outcomes = Dispatcher(concurrency: writeConcurrency).run(targets.count) { [self] index -> WriteOutcome? in
-            if stop.load(ordering: .relaxed) { return nil }
-            let outcome = apply(targets[index])
-            if case .written = outcome {} else { stop.store(true, ordering: .relaxed) }
-            return outcome
-        }
-        // Unavailable outranks a conflict: Consul cannot be used now, so nothing is decided again.
-        for case .unavailable(let reason)? in outcomes { return .unavailable(reason) }
-        let progressed = outcomes.contains { if case .written? = $0 { return true } else { return false } }
-        for case .conflict(let key, _)? in outcomes { return .conflict(key, progressed: progressed) }
-        for change in own {
-            let outcome = apply(change)
-            if case .written = outcome { continue }
-            return outcome
+        let targets = all.filter { $0.key != servicesKey && $0.key != blastKey && $0.key != ownKey }
+        let start = targets.isEmpty ? 0 : Int.random(in: 0..<targets.count)
+        let ordered = shared + targets[start...] + targets[..<start] + own
+        var progressed = false
+        for batch in Self.batches(ordered.map(\.operation)) {
+            switch commit(batch) {
+            case .written: progressed = true
+            case .conflict(let key, _): return .conflict(key, progressed: progressed)
+            case .unavailable(let reason): return .unavailable(reason)
+            }
         }
         return .written
+    }
+
+    /// `operations` cut into transactions Consul takes: by count, and by request size.
+    static func batches(_ operations: [KVTxnOperation]) -> [[KVTxnOperation]] {
+        var batches: [[KVTxnOperation]] = []
+        var current: [KVTxnOperation] = []
+        var bytes = 0
+        for operation in operations {
+            let size = operation.encodedSize
+            if !current.isEmpty,
+                current.count == ConsulClient.maximumTransactionOperations || bytes + size > ConsulClient.maximumTransactionBytes
+            {
+                batches.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(operation)
+            bytes += size
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
     }
 
     func changes(_ state: HealState, over view: View, identity: (node: String, claimant: String), now: Double) -> [Change] {
@@ -305,23 +313,26 @@ public final class ConsulStateBackend: PolicyStateBackend {
         return x == y
     }
 
-    func apply(_ change: Change) -> WriteOutcome {
+    /// One transaction. A lost answer is settled by reading one key it wrote: the transaction is
+    /// atomic, so our bytes there (which carry our claimant's nonce) mean all of it landed.
+    func commit(_ batch: [KVTxnOperation]) -> WriteOutcome {
         do {
-            let ok: Bool
-            if let value = change.value {
-                ok = try client.kvPut(change.key, value: value, cas: change.cas)
-            } else {
-                ok = try client.kvDelete(change.key, cas: change.cas)
-            }
-            return ok ? .written : .conflict(change.key, progressed: false)
-        } catch .outcomeUnknown {
-            // The answer was lost: the key says whether our write landed (our bytes carry our nonce).
-            do {
-                let entry = try client.kvEntry(change.key)
-                if let value = change.value {
-                    return entry?.decodedValue == value ? .written : .conflict(change.key, progressed: false)
+            switch try client.transaction(batch) {
+            case .committed: return .written
+            case .rolledBack(let errors):
+                if let fault = errors.first(where: { !$0.isConflict }) {
+                    let key = batch.indices.contains(fault.opIndex) ? batch[fault.opIndex].key : "?"
+                    return .unavailable("Consul KV transaction refused on \(key): \(fault.what)")
                 }
-                return entry == nil ? .written : .conflict(change.key, progressed: false)
+                let first = errors.map(\.opIndex).min() ?? 0
+                return .conflict(batch.indices.contains(first) ? batch[first].key : "?", progressed: false)
+            }
+        } catch .outcomeUnknown {
+            let probe = batch.first { $0.value != nil } ?? batch[0]
+            do {
+                let entry = try client.kvEntry(probe.key)
+                let landed = probe.value.map { entry?.decodedValue == $0 } ?? (entry == nil)
+                return landed ? .written : .conflict(probe.key, progressed: false)
             } catch {
                 return .unavailable(error.description)
             }

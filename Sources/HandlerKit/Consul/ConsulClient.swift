@@ -222,6 +222,8 @@ public struct ConsulClient: Sendable {
         /// False for a write that must not be repeated once it may have been applied (a CAS).
         var repeatable = true
         var isNotFound: @Sendable (HTTPResponse) -> Bool = { $0.status == 404 }
+        /// Other statuses that are an answer rather than a failure (a rolled-back transaction's 409).
+        var answers: Set<Int> = []
 
         init(method: String, path: String, needs: String, object: String) {
             self.method = method
@@ -268,7 +270,7 @@ public struct ConsulClient: Sendable {
                 if response.status == 404, message.hasPrefix("Invalid URL path") {
                     throw .notFound(object: "\(call.operation) is not an endpoint of this agent (is \(agent) a Consul agent?)")
                 }
-                if call.isNotFound(response) { return response }
+                if call.isNotFound(response) || call.answers.contains(response.status) { return response }
                 switch response.status {
                 case 403: throw denied(response, call)
                 case 429:
@@ -347,24 +349,32 @@ public struct ConsulClient: Sendable {
     /// else what this call needs), or an unknown token.
     func denied(_ response: HTTPResponse, _ call: Call) -> ConsulError {
         let body = response.text
-        let token = settings.token.map { "token (\($0.source))" } ?? "anonymous token (no CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE set)"
-        if body.contains("ACL not found") { return .unknownToken(token: token) }
-        if body.contains("Permission denied") || body.contains("ermission denied") || body.isEmpty {
-            // `Permission denied: token with AccessorID '…' lacks permission 'key:write' on "a/b"`
-            if let range = body.firstRange(of: "lacks permission '") {
-                let rest = body[range.upperBound...]
-                if let close = rest.firstIndex(of: "'") {
-                    let permission = String(rest[..<close])
-                    var resource = ""
-                    if let open = rest.firstRange(of: " on \"") {
-                        resource = String(rest[open.upperBound...].prefix { $0 != "\"" })
-                    }
-                    return .aclDenied(needs: resource.isEmpty ? permission : "\(permission) on \(resource)", token: token)
-                }
-            }
-            return .aclDenied(needs: call.needs, token: token)
-        }
+        if body.contains("ACL not found") { return .unknownToken(token: tokenName) }
+        if body.contains("ermission denied") || body.isEmpty { return denied(text: body, needs: call.needs) }
         return .forbidden(operation: call.operation, message: message(response))
+    }
+
+    /// A `Permission denied` text (a 403's body, or a transaction's error) as the permission
+    /// missing: `Permission denied: token with AccessorID '…' lacks permission 'key:write' on "a/b"`
+    /// names it; a bare one falls back to `needs`.
+    func denied(text: String, needs: String) -> ConsulError {
+        if let range = text.firstRange(of: "lacks permission '") {
+            let rest = text[range.upperBound...]
+            if let close = rest.firstIndex(of: "'") {
+                let permission = String(rest[..<close])
+                var resource = ""
+                if let open = rest.firstRange(of: " on \"") {
+                    resource = String(rest[open.upperBound...].prefix { $0 != "\"" })
+                }
+                return .aclDenied(needs: resource.isEmpty ? permission : "\(permission) on \(resource)", token: tokenName)
+            }
+        }
+        return .aclDenied(needs: needs, token: tokenName)
+    }
+
+    /// Which token was used, in words that never contain it.
+    var tokenName: String {
+        settings.token.map { "token (\($0.source))" } ?? "anonymous token (no CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE set)"
     }
 
     func decode<T>(

@@ -36,7 +36,7 @@ struct TxnOpFailure: Error, Equatable {
 }
 
 /// A decoded JSON value with the kinds Go's decoder tells apart.
-private indirect enum TxnJSON: Decodable {
+private indirect enum TxnJSON {
     case null
     case bool(Bool)
     case unsigned(UInt64)
@@ -45,22 +45,21 @@ private indirect enum TxnJSON: Decodable {
     case array([TxnJSON])
     case object([String: TxnJSON])
 
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let u = try? c.decode(UInt64.self) {
-            self = .unsigned(u)
-        } else if let d = try? c.decode(Double.self) {
-            self = .number(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([TxnJSON].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: TxnJSON].self))
+    /// From `JSONSerialization`'s tree (Codable's try-each-type decoding cost the fake more CPU than
+    /// everything else it did in the cluster benchmark). Booleans come as `NSNumber`s of type `c`.
+    init(_ any: Any) {
+        switch any {
+        case is NSNull: self = .null
+        case let s as String: self = .string(s)
+        case let a as [Any]: self = .array(a.map(TxnJSON.init))
+        case let o as [String: Any]: self = .object(o.mapValues(TxnJSON.init))
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c": self = .bool(n.boolValue)
+            case "d", "f": self = .number(n.doubleValue)
+            default: self = n.int64Value < 0 ? .number(n.doubleValue) : .unsigned(n.uint64Value)
+            }
+        default: self = .null
         }
     }
 
@@ -90,7 +89,7 @@ extension FakeConsulEngine {
     static func decodeTxnBody(_ body: Data) throws(TxnBodyError) -> [TxnOpInput] {
         if body.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) { throw TxnBodyError(message: "EOF") }
         let root: TxnJSON
-        do { root = try JSONDecoder().decode(TxnJSON.self, from: body) } catch {
+        do { root = TxnJSON(try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) } catch {
             throw TxnBodyError(message: "invalid JSON")
         }
         let items: [TxnJSON]
@@ -143,7 +142,7 @@ extension FakeConsulEngine {
         switch kv.field("Value") {
         case nil, .null?: value = nil
         case .string(let s)?:
-            let cleaned = s.filter { $0 != "\r" && $0 != "\n" }
+            let cleaned = s.utf8.contains { $0 == 0x0D || $0 == 0x0A } ? s.filter { $0 != "\r" && $0 != "\n" } : s
             guard let data = Data(base64Encoded: cleaned) else {
                 let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
                 let at = cleaned.firstIndex { !alphabet.contains($0) }.map { cleaned.distance(from: cleaned.startIndex, to: $0) }

@@ -97,9 +97,11 @@ public final class ConsulStateBackend: PolicyStateBackend {
         for entry in entries {
             guard let index = entry.modifyIndex else { continue }
             let rest = entry.key.dropFirst(base.count)
-            let bytes = entry.decodedValue ?? []
             view.indexes[entry.key] = index
-            guard let decoded = try? HealState(decoding: bytes) else {
+            // One parse per entry: the record and, for a target, its actor come from the same tree.
+            guard let json = try? JSONReader.read(entry.decodedValue ?? [], { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
+                let decoded = try? HealState(json: json)
+            else {
                 view.unreadable.append(entry.key)
                 continue
             }
@@ -110,7 +112,7 @@ public final class ConsulStateBackend: PolicyStateBackend {
                 }
                 view.state.targets[record.id] = record
                 view.targetKeys[record.id] = entry.key
-                if let actor = Self.actor(bytes) { view.actors[record.id] = actor }
+                if let actor = Self.actor(json) { view.actors[record.id] = actor }
             } else if rest == "blast" {
                 view.state.recentFailures = decoded.recentFailures
                 view.state.breaker = decoded.breaker
@@ -364,9 +366,9 @@ public final class ConsulStateBackend: PolicyStateBackend {
         return writer.bytes
     }
 
-    static func actor(_ bytes: [UInt8]) -> Actor? {
-        guard case .object(let root)? = try? JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
-            case .object(let f)? = root["actor"], let node = f["node"]?.string, let claimant = f["claimant"]?.string, let at = f["at"]?.double
+    static func actor(_ root: JSONValue) -> Actor? {
+        guard case .object(let fields) = root, case .object(let f)? = fields["actor"], let node = f["node"]?.string, let claimant = f["claimant"]?.string,
+            let at = f["at"]?.double
         else { return nil }
         return Actor(node: node, claimant: claimant, at: at, until: f["until"]?.double)
     }

@@ -161,6 +161,11 @@ extension HealState {
     public init(decoding bytes: [UInt8]) throws(DecodeError) {
         let value: JSONValue
         do { value = try JSONReader.read(bytes) { (reader) throws(JSONError) in try JSONValue(reading: &reader) } } catch { throw .json(error) }
+        try self.init(json: value)
+    }
+
+    /// Reads a state already parsed (a cluster record, whose other fields are read from the same parse).
+    public init(json value: JSONValue) throws(DecodeError) {
         guard case .object(let root) = value else { throw .shape("the state is not a JSON object") }
         guard let version = root["version"]?.int else { throw .shape("the state has no version") }
         if version > Self.formatVersion { throw .newerVersion(version) }

@@ -147,7 +147,7 @@ struct ConsulState {
 
     /// Entries whose key starts with `prefix` (plain string prefix), sorted by key bytes.
     func kvList(_ prefix: String) -> [FakeConsul.KVEntry] {
-        kv.values.filter { $0.key.hasPrefix(prefix) }.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        kv.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
     /// X-Consul-Index of a listing: the max ModifyIndex or tombstone under the prefix; the table index when

@@ -45,22 +45,14 @@ private indirect enum TxnJSON {
     case array([TxnJSON])
     case object([String: TxnJSON])
 
-    /// From `JSONSerialization`'s tree (Codable's try-each-type decoding cost the fake more CPU than
-    /// everything else it did in the cluster benchmark). Booleans come as `NSNumber`s of type `c`.
-    init(_ any: Any) {
-        switch any {
-        case is NSNull: self = .null
-        case let s as String: self = .string(s)
-        case let a as [Any]: self = .array(a.map(TxnJSON.init))
-        case let o as [String: Any]: self = .object(o.mapValues(TxnJSON.init))
-        case let n as NSNumber:
-            switch String(cString: n.objCType) {
-            case "c": self = .bool(n.boolValue)
-            case "d", "f": self = .number(n.doubleValue)
-            default: self = n.int64Value < 0 ? .number(n.doubleValue) : .unsigned(n.uint64Value)
-            }
-        default: self = .null
-        }
+    /// Parses a whole body (RFC 8259; nil when it is not one JSON value). Written out rather than
+    /// taken from `JSONSerialization`, whose bridging through `NSDictionary` was most of the fake's
+    /// CPU in the cluster benchmark.
+    static func parse(_ bytes: [UInt8]) -> TxnJSON? {
+        var parser = TxnJSONParser(bytes: bytes)
+        guard let value = parser.value(depth: 0) else { return nil }
+        parser.skipSpace()
+        return parser.at == bytes.count ? value : nil
     }
 
     /// Go's name of the JSON kind in `cannot unmarshal <kind> into ...`.
@@ -83,15 +75,179 @@ private indirect enum TxnJSON {
     }
 }
 
+/// A recursive-descent JSON reader over bytes, for ``TxnJSON``.
+private struct TxnJSONParser {
+    let bytes: [UInt8]
+    var at = 0
+
+    mutating func skipSpace() {
+        while at < bytes.count {
+            switch bytes[at] {
+            case 0x20, 0x09, 0x0A, 0x0D: at += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func literal(_ text: StaticString, _ value: TxnJSON) -> TxnJSON? {
+        let count = text.utf8CodeUnitCount
+        guard bytes.count - at >= count else { return nil }
+        for offset in 0..<count where bytes[at + offset] != text.utf8Start[offset] { return nil }
+        at += count
+        return value
+    }
+
+    mutating func value(depth: Int) -> TxnJSON? {
+        skipSpace()
+        guard at < bytes.count, depth < 128 else { return nil }
+        switch bytes[at] {
+        case UInt8(ascii: "n"): return literal("null", .null)
+        case UInt8(ascii: "t"): return literal("true", .bool(true))
+        case UInt8(ascii: "f"): return literal("false", .bool(false))
+        case UInt8(ascii: "\""): return string().map(TxnJSON.string)
+        case UInt8(ascii: "["):
+            at += 1
+            var items: [TxnJSON] = []
+            skipSpace()
+            if at < bytes.count, bytes[at] == UInt8(ascii: "]") {
+                at += 1
+                return .array(items)
+            }
+            while true {
+                guard let item = value(depth: depth + 1) else { return nil }
+                items.append(item)
+                skipSpace()
+                guard at < bytes.count else { return nil }
+                if bytes[at] == UInt8(ascii: "]") {
+                    at += 1
+                    return .array(items)
+                }
+                guard bytes[at] == UInt8(ascii: ",") else { return nil }
+                at += 1
+            }
+        case UInt8(ascii: "{"):
+            at += 1
+            var members: [String: TxnJSON] = [:]
+            skipSpace()
+            if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
+                at += 1
+                return .object(members)
+            }
+            while true {
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), let key = string() else { return nil }
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return nil }
+                at += 1
+                guard let member = value(depth: depth + 1) else { return nil }
+                members[key] = member
+                skipSpace()
+                guard at < bytes.count else { return nil }
+                if bytes[at] == UInt8(ascii: "}") {
+                    at += 1
+                    return .object(members)
+                }
+                guard bytes[at] == UInt8(ascii: ",") else { return nil }
+                at += 1
+            }
+        default: return number()
+        }
+    }
+
+    /// A string; `at` is on its opening quote.
+    mutating func string() -> String? {
+        at += 1
+        // Most strings (keys, base64 values) have no escape: taken whole.
+        var end = at
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            defer { at = end + 1 }
+            return String(validating: bytes[at..<end], as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        while at < bytes.count {
+            let byte = bytes[at]
+            at += 1
+            switch byte {
+            case UInt8(ascii: "\""): return String(validating: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                guard at < bytes.count else { return nil }
+                let escape = bytes[at]
+                at += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4() else { return nil }
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        // A surrogate pair; a lone half becomes U+FFFD, as Go decodes it.
+                        if bytes.count - at >= 6, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") {
+                            at += 2
+                            guard let low = hex4() else { return nil }
+                            scalar = (0xDC00..<0xE000).contains(low) ? 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00) : 0xFFFD
+                        } else {
+                            scalar = 0xFFFD
+                        }
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        scalar = 0xFFFD
+                    }
+                    out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))
+                default: return nil
+                }
+            default:
+                if byte < 0x20 { return nil }
+                out.append(byte)
+            }
+        }
+        return nil
+    }
+
+    mutating func hex4() -> UInt32? {
+        guard bytes.count - at >= 4, let n = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16) else { return nil }
+        at += 4
+        return n
+    }
+
+    /// A number: a non-negative integer that fits is `.unsigned`, anything else `.number`.
+    mutating func number() -> TxnJSON? {
+        // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+        let start = at
+        func digits(_ parser: inout TxnJSONParser) -> Int {
+            let from = parser.at
+            while parser.at < parser.bytes.count, (0x30...0x39).contains(parser.bytes[parser.at]) { parser.at += 1 }
+            return parser.at - from
+        }
+        if at < bytes.count, bytes[at] == UInt8(ascii: "-") { at += 1 }
+        let leadingZero = at < bytes.count && bytes[at] == UInt8(ascii: "0")
+        let whole = digits(&self)
+        guard whole > 0, !(leadingZero && whole > 1) else { return nil }
+        if at < bytes.count, bytes[at] == UInt8(ascii: ".") {
+            at += 1
+            guard digits(&self) > 0 else { return nil }
+        }
+        if at < bytes.count, bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E") {
+            at += 1
+            if at < bytes.count, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+            guard digits(&self) > 0 else { return nil }
+        }
+        let text = String(decoding: bytes[start..<at], as: UTF8.self)
+        if let n = UInt64(text) { return .unsigned(n) }
+        return Double(text).map(TxnJSON.number)
+    }
+}
+
 extension FakeConsulEngine {
     /// Decodes a `/v1/txn` body as Consul's `decodeBody` into `api.TxnOps` does. An op with none of KV, Node,
     /// Service, Check set is skipped, as `convertOps` skips it. Error texts approximate Go's `encoding/json`.
     static func decodeTxnBody(_ body: Data) throws(TxnBodyError) -> [TxnOpInput] {
         if body.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) { throw TxnBodyError(message: "EOF") }
         let root: TxnJSON
-        do { root = TxnJSON(try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) } catch {
-            throw TxnBodyError(message: "invalid JSON")
-        }
+        guard let parsed = TxnJSON.parse(Array(body)) else { throw TxnBodyError(message: "invalid JSON") }
+        root = parsed
         let items: [TxnJSON]
         switch root {
         case .null: return []

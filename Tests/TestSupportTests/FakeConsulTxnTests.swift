@@ -173,10 +173,18 @@ struct FakeConsulTxnTests {
         let object = try await f.put("/v1/txn", "{}")
         #expect(object.text == "Failed to parse body: json: cannot unmarshal object into Go value of type api.TxnOps")
         #expect(try await f.put("/v1/txn", "").text == "Failed to parse body: EOF")
+        // Not JSON as Go's decoder reads it: a leading zero, a trailing comma, a raw control character.
+        for body in [#"[{"KV":{"Verb":"set","Key":"x","Index":01}}]"#, #"[{"KV":{"Verb":"set","Key":"x"}},]"#, "[{\"KV\":{\"Key\":\"a\u{01}\"}}]"] {
+            #expect(try await f.put("/v1/txn", body).status == 400, "\(body)")
+        }
         #expect(try await f.get("/v1/txn").status == 405)
         let node = try await f.put("/v1/txn", "[{\"Node\":{\"Verb\":\"get\",\"Node\":{\"Node\":\"n1\"}}}]")
         #expect(node.status == 501)
         #expect(f.fake.raftIndex == before + 1)
+        // Escapes and surrogate pairs decode as Go decodes them; field names match case-insensitively.
+        let escaped = try await f.put("/v1/txn", #"[{"kv":{"verb":"set","key":"caf\u00e9\ud83d\ude00\/x","value":"dg=="}}]"#)
+        #expect(escaped.status == 200)
+        #expect(f.fake.value("café😀/x") == "v")
     }
 
     @Test("a value over kv_max_value_size: 413 naming the key; txnMaxOps is a knob")

@@ -98,22 +98,22 @@ public final class ConsulStateBackend: PolicyStateBackend {
             guard let index = entry.modifyIndex else { continue }
             let rest = entry.key.dropFirst(base.count)
             view.indexes[entry.key] = index
-            // One parse per entry: the record and, for a target, its actor come from the same tree.
-            guard let json = try? JSONReader.read(entry.decodedValue ?? [], { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
-                let decoded = try? HealState(json: json)
-            else {
-                view.unreadable.append(entry.key)
-                continue
-            }
+            let bytes = entry.decodedValue ?? []
             if rest.hasPrefix("targets/") {
-                guard let record = decoded.targets.values.first else {
+                guard let (record, actor) = try? Self.decodeTarget(bytes) else {
                     view.unreadable.append(entry.key)
                     continue
                 }
                 view.state.targets[record.id] = record
                 view.targetKeys[record.id] = entry.key
-                if let actor = Self.actor(json) { view.actors[record.id] = actor }
-            } else if rest == "blast" {
+                if let actor { view.actors[record.id] = actor }
+                continue
+            }
+            guard let decoded = try? HealState(decoding: bytes) else {
+                view.unreadable.append(entry.key)
+                continue
+            }
+            if rest == "blast" {
                 view.state.recentFailures = decoded.recentFailures
                 view.state.breaker = decoded.breaker
             } else if rest == "services" {
@@ -366,10 +366,35 @@ public final class ConsulStateBackend: PolicyStateBackend {
         return writer.bytes
     }
 
-    static func actor(_ root: JSONValue) -> Actor? {
-        guard case .object(let fields) = root, case .object(let f)? = fields["actor"], let node = f["node"]?.string, let claimant = f["claimant"]?.string,
-            let at = f["at"]?.double
-        else { return nil }
+    /// A target key's value, `{"version": N, "targets": {"<id>": {…}}, "actor": {…}}`, read in one
+    /// pass: its one record and who last claimed it.
+    static func decodeTarget(_ bytes: [UInt8]) throws(HealState.DecodeError) -> (HealState.TargetRecord, Actor?) {
+        var version: Int?
+        var targets: [(String, [(String, JSONValue)])] = []
+        var actor: JSONValue?
+        do {
+            try JSONReader.read(bytes) { (reader) throws(JSONError) in
+                try reader.readObject { (key, reader) throws(JSONError) in
+                    switch key {
+                    case "version": version = try JSONValue(reading: &reader).int
+                    case "targets":
+                        try reader.readObject { (id, reader) throws(JSONError) in
+                            targets.append((id.string, try HealState.readTargetFields(from: &reader)))
+                        }
+                    case "actor": actor = try JSONValue(reading: &reader)
+                    default: try reader.skipValue()
+                    }
+                }
+            }
+        } catch { throw .json(error) }
+        guard let version else { throw .shape("the record has no version") }
+        if version > HealState.formatVersion { throw .newerVersion(version) }
+        guard targets.count == 1, let (id, fields) = targets.first else { throw .shape("a target key holds \(targets.count) records") }
+        return (try HealState.target(id: id, fields: fields), actor.flatMap(Self.actor))
+    }
+
+    static func actor(_ value: JSONValue) -> Actor? {
+        guard case .object(let f) = value, let node = f["node"]?.string, let claimant = f["claimant"]?.string, let at = f["at"]?.double else { return nil }
         return Actor(node: node, claimant: claimant, at: at, until: f["until"]?.double)
     }
 }

@@ -181,25 +181,7 @@ extension HealState {
         if case .object(let targets)? = root["targets"] {
             for (id, entry) in targets {
                 guard case .object(let f) = entry else { throw .shape("target \(id) is not an object") }
-                var record = TargetRecord(id: id, target: f["target"]?.string ?? id, watch: f["watch"]?.string ?? "default", now: 0)
-                record.failing = f["failing"]?.bool ?? false
-                record.failingSince = try Self.time(f["failingSince"], "target \(id) failingSince")
-                record.deliveriesFailing = try Self.count(f["deliveriesFailing"], "target \(id) deliveriesFailing")
-                record.baseline = f["baseline"]?.bool ?? false
-                record.acted = f["acted"]?.bool ?? false
-                record.lastActionAt = try Self.time(f["lastActionAt"], "target \(id) lastActionAt")
-                if case .array(let times)? = f["remediations"] {
-                    for time in times { if let time = try Self.time(time, "target \(id) remediations") { record.remediations.append(time) } }
-                }
-                record.circuitOpenSince = try Self.time(f["circuitOpenSince"], "target \(id) circuitOpenSince")
-                record.circuitReset = try Self.time(f["circuitReset"], "target \(id) circuitReset")
-                record.passingSince = try Self.time(f["passingSince"], "target \(id) passingSince")
-                record.claimedUntil = try Self.time(f["claimedUntil"], "target \(id) claimedUntil")
-                record.claimedBy = f["claimedBy"]?.string
-                record.lastDecision = f["lastDecision"]?.string ?? ""
-                record.lastDecisionAt = try Self.time(f["lastDecisionAt"], "target \(id) lastDecisionAt") ?? 0
-                record.notified = f["notified"]?.string
-                record.silenced = f["silenced"]?.bool ?? false
+                let record = try Self.target(id: id, fields: Array(f))
                 self.targets[id] = record
             }
         }
@@ -239,6 +221,52 @@ extension HealState {
 }
 
 extension HealState {
+    /// The fields of one target record, from a reader positioned on it, in order: no dictionary
+    /// of them is built (a cluster read decodes a hundred records per request). Make the record
+    /// with ``target(id:fields:)``.
+    static func readTargetFields(from reader: inout JSONReader) throws(JSONError) -> [(String, JSONValue)] {
+        var fields: [(String, JSONValue)] = []
+        try reader.readObject { (name, reader) throws(JSONError) in fields.append((name.string, try JSONValue(reading: &reader))) }
+        return fields
+    }
+
+    static func target(id: String, fields: [(String, JSONValue)]) throws(DecodeError) -> TargetRecord {
+        var record = TargetRecord(id: id, target: id, watch: "default", now: 0)
+        for (name, value) in fields { try read(name, value, into: &record) }
+        return record
+    }
+
+    /// One field of a target record. The one place that says how each is read, for
+    /// ``init(json:)`` and ``target(id:fields:)``; unknown fields are ignored (a newer writer's).
+    static func read(_ name: String, _ value: JSONValue, into record: inout TargetRecord) throws(DecodeError) {
+        let id = record.id
+        switch name {
+        case "target": record.target = value.string ?? id
+        case "watch": record.watch = value.string ?? "default"
+        case "failing": record.failing = value.bool ?? false
+        case "failingSince": record.failingSince = try time(value, "target \(id) failingSince")
+        case "deliveriesFailing": record.deliveriesFailing = try count(value, "target \(id) deliveriesFailing")
+        case "baseline": record.baseline = value.bool ?? false
+        case "acted": record.acted = value.bool ?? false
+        case "lastActionAt": record.lastActionAt = try time(value, "target \(id) lastActionAt")
+        case "remediations":
+            record.remediations = []
+            if case .array(let times) = value {
+                for time in times { if let time = try Self.time(time, "target \(id) remediations") { record.remediations.append(time) } }
+            }
+        case "circuitOpenSince": record.circuitOpenSince = try time(value, "target \(id) circuitOpenSince")
+        case "circuitReset": record.circuitReset = try time(value, "target \(id) circuitReset")
+        case "passingSince": record.passingSince = try time(value, "target \(id) passingSince")
+        case "claimedUntil": record.claimedUntil = try time(value, "target \(id) claimedUntil")
+        case "claimedBy": record.claimedBy = value.string
+        case "lastDecision": record.lastDecision = value.string ?? ""
+        case "lastDecisionAt": record.lastDecisionAt = try time(value, "target \(id) lastDecisionAt") ?? 0
+        case "notified": record.notified = value.string
+        case "silenced": record.silenced = value.bool ?? false
+        default: break
+        }
+    }
+
     /// Times (Unix seconds) and durations beyond this are not ones we wrote: the file is corrupt
     /// (and `1e300` would overflow every conversion to a date or an integer).
     static let largestTime = 1e11

@@ -20,6 +20,9 @@ public struct ActionOptions: Sendable {
     public var nodeFailures: NodeFailureMode = .services
     /// `--consul-addr`: the agent, over `CONSUL_HTTP_ADDR`.
     public var consulAddress: String?
+    /// `--flush`: no payload; retry the spool and decide a delivery kept while the shared state
+    /// was unavailable (as `consul-heal flush`, for a timer).
+    public var flush = false
 
     public init() {}
 
@@ -39,6 +42,9 @@ public struct ActionOptions: Sendable {
                                   agent's catalog); node reports one node incident
           --consul-addr ADDR      the Consul agent (default $CONSUL_HTTP_ADDR, else
                                   127.0.0.1:8500); the token comes from CONSUL_HTTP_TOKEN(_FILE)
+          --flush                 read no payload: retry this watch's spooled actions, and
+                                  decide the delivery kept while the --consul-state was
+                                  unavailable (run it from a timer; stdin is not read)
 
         \(PolicyOptions.help(command: command))
         """
@@ -64,6 +70,9 @@ public struct ActionOptions: Sendable {
             nodeFailures = try scanner.choice(NodeFailureMode.self, for: option, attached: attached)
         case "--consul-addr":
             consulAddress = try scanner.value(for: option, attached: attached)
+        case "--flush":
+            try ArgumentScanner.flag(option, attached: attached)
+            flush = true
         default:
             return false
         }
@@ -108,6 +117,11 @@ public struct ActionRun: Sendable {
                 prefix: prefix, watch: healer.watch, store: store, flagAddress: options.consulAddress, environment: context.environment)
             healer.claimLease = options.policy.claimLease
         }
+        if options.flush {
+            guard let store else { throw .usage("--flush needs a state directory (it retries the state's spool); drop --no-state") }
+            guard options.files.isEmpty else { throw .usage("--flush reads no payload: drop the file arguments") }
+            return try flush(healer, store: store, commandName: commandName, context: context, log: log)
+        }
         let inputs = try Input.read(files: options.files, stdinIsTerminal: context.stdinIsTerminal)
         var failed = false
         for input in inputs {
@@ -118,14 +132,34 @@ public struct ActionRun: Sendable {
             }
             if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
             if let reason = report.stateUnavailable, let store {
-                log(
-                    "shared policy state unavailable (\(reason)); nothing was acted on; the delivery is kept in \(store.pendingDirectory) and decided again on the next delivery"
-                )
+                log(Self.unavailableLine(reason, store: store, commandName: commandName))
                 failed = true
             }
             failed = failed || report.failed
         }
         return failed ? .actionFailed : .success
+    }
+
+    /// `--flush`: the spool and a kept delivery, without a payload; one line on stdout.
+    func flush(_ healer: Healer, store: StateStore, commandName: String, context: CommandContext, log: @Sendable (String) -> Void)
+        throws(CommandError) -> ExitCode
+    {
+        let report: Healer.Report
+        do { report = try healer.flush() } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
+        if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
+        if let reason = report.stateUnavailable {
+            log(Self.unavailableLine(reason, store: store, commandName: commandName))
+            return .actionFailed
+        }
+        var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
+        if options.dryRun { line += " (dry run: nothing was run)" }
+        context.print(line)
+        return report.failed ? .actionFailed : .success
+    }
+
+    /// The one stderr line of a delivery that could not be decided on the shared state.
+    static func unavailableLine(_ reason: String, store: StateStore, commandName: String) -> String {
+        "shared policy state unavailable (\(reason)); nothing was acted on; the delivery is kept in \(store.pendingDirectory) and decided again on the next delivery or \(commandName) --flush"
     }
 }
 

@@ -230,6 +230,32 @@ import Testing
         #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
     }
 
+    /// A kept delivery that cannot be read (edited, truncated) is neither decided nor silently
+    /// ignored: flush moves it aside and says so; the next delivery decides the current view.
+    @Test func anUnreadableKeptDeliveryIsMovedAsideAndSaid() throws {
+        let cluster = try Cluster(agents: 1)
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 100) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        cluster.consul.inject(.noLeader(endpoints: [.kv, .txn]))
+        let open = Self.checks(web: "critical", api: "passing")
+        for result in cluster.deliverAll(open, index: 101) { #expect(result.exitCode == 75, "\(result.stderr)") }
+        cluster.consul.clearFaults()
+        let pending = cluster.stateDir(0).appendingPathComponent("pending")
+        let files = try FileManager.default.contentsOfDirectory(atPath: pending.path)
+        #expect(files.count == 1)
+        try Data("{\"watch\": tru".utf8).write(to: pending.appendingPathComponent(files[0]))
+        let status = try cluster.status(agent: 0)
+        #expect(status.stdout.contains("a kept delivery cannot be read"), "\(status.stdout)")
+        let flush = try cluster.flush(agent: 0)
+        #expect(flush.exitCode == 0, "\(flush.stderr)")
+        #expect(flush.stderr.contains("cannot be read") && flush.stderr.contains("moved to"), "\(flush.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: pending.path).isEmpty)
+        let quarantine = cluster.stateDir(0).appendingPathComponent("spool/quarantine")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: quarantine.path).contains { $0.hasPrefix("pending-") })
+        #expect(cluster.actions.isEmpty)
+        for result in cluster.deliverAll(open, index: 102) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
+    }
+
     @Test func anAgentKilledMidActionIsTakenOverAfterTheLeaseOnce() throws {
         let cluster = try Cluster(agents: 3, lease: "3s")
         let started = cluster.dir.appendingPathComponent("started")
@@ -413,8 +439,32 @@ import Testing
         let down = try redeploy(0, Self.checks(web: "passing", api: "passing"), index: 106)
         #expect(down.exitCode == 75)
         #expect(down.stderr.contains("shared policy state unavailable") && down.stderr.contains("No cluster leader"), "\(down.stderr)")
+        #expect(down.stderr.contains("consul-redeploy --flush"), "\(down.stderr)")
         #expect(cluster.actedTargets.count == 3)
         cluster.consul.clearFaults()
+        // --flush decides the kept delivery without a payload (both recover: nothing to run).
+        let recovered = try redeploy(0, [], index: 107, extra: ["--flush"])
+        #expect(recovered.exitCode == 0, "\(recovered.stderr)")
+        #expect(recovered.stdout.contains("flushed watch consul-redeploy: 0 action(s) run, 0 still spooled"), "\(recovered.stdout)")
+        // Down again while web fails anew: kept; once Consul is back, --flush acts on it once.
+        cluster.consul.inject(.noLeader(endpoints: [.kv, .txn]))
+        #expect(try redeploy(1, Self.checks(web: "critical", api: "passing"), index: 108).exitCode == 75)
+        #expect(cluster.actedTargets.count == 3)
+        cluster.consul.clearFaults()
+        let flushed = try redeploy(1, [], index: 109, extra: ["--flush"])
+        #expect(flushed.exitCode == 0, "\(flushed.stderr)")
+        #expect(flushed.stdout.contains("flushed watch consul-redeploy: 1 action(s) run"), "\(flushed.stdout)")
+        #expect(cluster.actedTargets.sorted() == ["api", "web", "web", "web"], "\(cluster.actions)")
+        // The kept delivery is gone: a second flush, on either agent, runs nothing.
+        for agent in 0..<2 {
+            let again = try redeploy(agent, [], index: 110, extra: ["--flush"])
+            #expect(again.exitCode == 0 && again.stdout.contains("0 action(s) run"), "\(again.stdout)\(again.stderr)")
+        }
+        #expect(cluster.actedTargets.count == 4)
+        let payloadAndFlush = try ExecutableHarness.run(
+            "consul-redeploy", arguments: ["--state-dir", cluster.stateDir(0).path, "--flush", "payload.json", "--", "/bin/true"], stdin: [],
+            environment: ["CONSUL_INDEX": "1"])
+        #expect(payloadAndFlush.exitCode == 64 && payloadAndFlush.stderr.contains("--flush reads no payload"), "\(payloadAndFlush.stderr)")
 
         // Refused up front: a lease without shared state, shared state without a state directory.
         let lease = try ExecutableHarness.run(

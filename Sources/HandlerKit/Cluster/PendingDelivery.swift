@@ -35,13 +35,26 @@ extension StateStore {
 
     private func watch(_ delivery: Delivery) -> String { delivery.watch }
 
-    /// The kept delivery of `watch`, or nil (none, or unreadable: a newer delivery will do).
-    public func pendingDelivery(watch: String) -> Delivery? {
+    /// What `pending/` holds for a watch.
+    public enum Pending: Sendable {
+        case none
+        case kept(Delivery)
+        /// The file is there but is not a delivery this version wrote (edited, truncated, or a
+        /// newer version's): `reason` says why.
+        case unreadable(String)
+    }
+
+    /// The kept delivery of `watch`.
+    public func pending(watch: String) -> Pending {
         let path = pendingPath(watch: watch)
-        guard FileIO.exists(path), let bytes = try? FileIO.readRegularFile(path, limit: FileIO.maximumInputSize).bytes,
-            case .object(let root)? = try? JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }),
-            root["watch"]?.string == watch
-        else { return nil }
+        guard FileIO.exists(path) else { return .none }
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readRegularFile(path, limit: FileIO.maximumInputSize).bytes } catch { return .unreadable(error.description) }
+        let value: JSONValue
+        do { value = try JSONReader.read(bytes, { (reader) throws(JSONError) in try JSONValue(reading: &reader) }) } catch {
+            return .unreadable(error.description)
+        }
+        guard case .object(let root) = value, root["watch"]?.string == watch else { return .unreadable("it is not a delivery of watch \(watch)") }
         func incident(_ value: JSONValue?) -> Incident? {
             guard let value else { return nil }
             var writer = JSONWriter()
@@ -59,9 +72,19 @@ extension StateStore {
         }
         var services: Set<String> = []
         if case .array(let list)? = root["services"] { services = Set(list.compactMap(\.string)) }
-        return Delivery(
-            watch: watch, consulIndex: root["consulIndex"]?.uint64, time: root["time"]?.double ?? 0, incidents: incidents, silenced: silenced,
-            services: services)
+        return .kept(
+            Delivery(
+                watch: watch, consulIndex: root["consulIndex"]?.uint64, time: root["time"]?.double ?? 0, incidents: incidents,
+                silenced: silenced, services: services))
+    }
+
+    /// Moves an unreadable kept delivery aside (the spool's quarantine), where an operator can
+    /// read it and nothing decides it. Returns where it went.
+    public func quarantinePending(watch: String) throws(SystemError) -> String {
+        try AtomicFile.createDirectory(quarantineDirectory, mode: 0o700)
+        let destination = quarantineDirectory + "/pending-" + String(SHA256.hex(watch).prefix(32)) + ".json"
+        try AtomicFile.rename(pendingPath(watch: watch), to: destination)
+        return destination
     }
 
     public func removePending(watch: String) throws(SystemError) {

@@ -117,11 +117,22 @@ public struct Healer: Sendable {
         // A delivery kept while the shared state was unavailable: a new delivery supersedes it
         // (Consul sends the whole current view); a flush decides it.
         var decidesPending = false
-        if policyState != nil, let store {
-            if isFlush, var pending = store.pendingDelivery(watch: watch) {
+        if policyState != nil, let store, isFlush {
+            switch store.pending(watch: watch) {
+            case .none: break
+            case .kept(var pending):
                 pending.time = now
                 delivery = pending
                 decidesPending = true
+            case .unreadable(let reason) where !dryRun:
+                // Neither decided nor silently dropped: kept aside and said. The next delivery
+                // carries Consul's whole current view anyway.
+                let moved = try store.quarantinePending(watch: watch)
+                log(
+                    "the delivery kept in \(store.pendingDirectory) cannot be read (\(reason)); moved to \(moved), not decided; the next delivery decides the current view"
+                )
+            case .unreadable(let reason):
+                log("the delivery kept in \(store.pendingDirectory) cannot be read (\(reason)); a run that is not a dry run moves it aside")
             }
         }
         for incident in delivery.incidents where routing.route(for: incident) == nil {

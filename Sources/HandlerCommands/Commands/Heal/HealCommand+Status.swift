@@ -105,8 +105,11 @@ extension HealCommand {
         text += rows.count > 1 ? table(rows) : "no targets known yet\n"
         if !view.unreadable.isEmpty { text += "unreadable keys (left alone): \(DisplayText.escape(view.unreadable.joined(separator: ", ")))\n" }
         text += "spool (this agent): \(spool.count) action(s) waiting\n"
-        if store.pendingDelivery(watch: backend.watch) != nil {
-            text += "a delivery is pending (kept while Consul was unavailable): consul-heal flush decides it\n"
+        switch store.pending(watch: backend.watch) {
+        case .none: break
+        case .kept: text += "a delivery is pending (kept while Consul was unavailable): consul-heal flush decides it\n"
+        case .unreadable(let reason):
+            text += "a kept delivery cannot be read (\(DisplayText.escape(reason))): consul-heal flush moves it aside; the next delivery decides\n"
         }
         context.output(Array(text.utf8))
         return .success

@@ -230,6 +230,43 @@ import Testing
         #expect(cluster.actedTargets == ["web"], "\(cluster.actions)")
     }
 
+    /// A resolved incident's key is deleted (by delete-cas, in a transaction) once it has been quiet
+    /// for the retention (7 days): the prefix does not grow with every target that ever failed.
+    @Test func resolvedIncidentKeysAreRemovedAfterTheRetention() throws {
+        let cluster = try Cluster(agents: 2)
+        for (payload, index) in [
+            (Self.checks(web: "passing", api: "passing"), UInt64(100)), (Self.checks(web: "critical", api: "critical"), 101),
+            (Self.checks(web: "passing", api: "passing"), 102),
+        ] {
+            for result in cluster.deliverAll(payload, index: index) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        }
+        #expect(cluster.actedTargets.sorted() == ["api", "web"], "\(cluster.actions)")
+        let prefix = "consul-handlers/web-checks/targets/"
+        let keys = cluster.consul.entries(prefix: prefix).map(\.key)
+        let webKey = try #require(keys.first { $0.contains("web") }, "\(keys)")
+        // Age web's record by eight days, as if it had recovered then.
+        let value = try #require(cluster.consul.value(webKey))
+        var root = try #require(try JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any])
+        var targets = try #require(root["targets"] as? [String: Any])
+        let id = try #require(targets.keys.first)
+        var record = try #require(targets[id] as? [String: Any])
+        let old = Date().timeIntervalSince1970 - 8 * 86_400
+        for field in ["passingSince", "lastDecisionAt", "lastActionAt", "failingSince"] { record[field] = old }
+        record["remediations"] = [old]
+        targets[id] = record
+        root["targets"] = targets
+        cluster.consul.putKey(webKey, String(decoding: try JSONSerialization.data(withJSONObject: root), as: UTF8.self))
+        let txnsBefore = cluster.consul.requests.filter { $0.endpoint == .txn }.count
+        for result in cluster.deliverAll(Self.checks(web: "passing", api: "passing"), index: 103) { #expect(result.exitCode == 0, "\(result.stderr)") }
+        let left = cluster.consul.entries(prefix: prefix).map(\.key)
+        #expect(!left.contains(webKey), "\(left)")
+        #expect(left.count == 1, "api, recovered just now, is kept: \(left)")
+        let deletes = cluster.consul.requests.filter { $0.endpoint == .txn }.dropFirst(txnsBefore)
+            .filter { String(decoding: $0.body, as: UTF8.self).contains("\"delete-cas\"") && $0.status == 200 }
+        #expect(deletes.count == 1, "one agent deleted it, by CAS")
+        #expect(cluster.actedTargets.count == 2)
+    }
+
     /// A kept delivery that cannot be read (edited, truncated) is neither decided nor silently
     /// ignored: flush moves it aside and says so; the next delivery decides the current view.
     @Test func anUnreadableKeptDeliveryIsMovedAsideAndSaid() throws {

@@ -263,7 +263,9 @@ import Testing
         #expect(left.count == 1, "api, recovered just now, is kept: \(left)")
         let deletes = cluster.consul.requests.filter { $0.endpoint == .txn }.dropFirst(txnsBefore)
             .filter { String(decoding: $0.body, as: UTF8.self).contains("\"delete-cas\"") && $0.status == 200 }
-        #expect(deletes.count == 1, "one agent deleted it, by CAS")
+        // By CAS; a second agent's delete-cas of the key already gone also succeeds (Consul answers
+        // true for an absent key), so one or two.
+        #expect((1...2).contains(deletes.count), "\(deletes.count)")
         #expect(cluster.actedTargets.count == 2)
     }
 

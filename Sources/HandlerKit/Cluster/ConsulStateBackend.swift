@@ -316,7 +316,9 @@ public final class ConsulStateBackend: PolicyStateBackend {
     }
 
     /// One transaction. A lost answer is settled by reading one key it wrote: the transaction is
-    /// atomic, so our bytes there (which carry our claimant's nonce) mean all of it landed.
+    /// atomic, so our bytes there mean all of it landed. The last write is read: this agent's own
+    /// record or a target's (which carry our claimant's nonce), not a shared key another agent may
+    /// have rewritten since.
     func commit(_ batch: [KVTxnOperation]) -> WriteOutcome {
         do {
             switch try client.transaction(batch) {
@@ -330,7 +332,7 @@ public final class ConsulStateBackend: PolicyStateBackend {
                 return .conflict(batch.indices.contains(first) ? batch[first].key : "?", progressed: false)
             }
         } catch .outcomeUnknown {
-            let probe = batch.first { $0.value != nil } ?? batch[0]
+            let probe = batch.last { $0.value != nil } ?? batch[0]
             do {
                 let entry = try client.kvEntry(probe.key)
                 let landed = probe.value.map { entry?.decodedValue == $0 } ?? (entry == nil)

@@ -16,13 +16,19 @@ import Synchronization
 /// ``Limits/readTimeout`` of its connection being accepted: an idle or dripping client costs a
 /// slot for that long and never delays another delivery. Requests are handed to the handler
 /// one at a time. A body over ``Limits/bodySize`` is answered 413 as soon as its header says
-/// so (or, chunked, as soon as it grows past it), without being kept.
+/// so (or, chunked, as soon as it grows past it), without being kept. What all connections hold
+/// at once is bounded too (``Limits/bufferedBytes``): past it a request is answered 503, so that
+/// many large requests together cannot exhaust memory.
 public final class HTTPServer: Sendable {
     public struct Limits: Sendable {
         /// Connections read at the same time; further ones wait in the kernel's backlog.
         public var connections = 64
         public var headerSize = HTTPMessage.defaultMaximumHeaderSize
         public var bodySize = HTTPMessage.defaultMaximumBodySize
+        /// Request bytes held by all connections together; nil: 4 × ``bodySize`` (256 MiB by
+        /// default: four largest deliveries at once; Consul sends one at a time per watch).
+        public var bufferedBytes: Int?
+        var bufferBudget: Int { bufferedBytes ?? 4 * bodySize }
         /// Seconds from accepting a connection to having its whole request (Consul gives each
         /// POST 10 s by default), however slowly the bytes come.
         public var readTimeout: Double = 10
@@ -72,6 +78,8 @@ public final class HTTPServer: Sendable {
     private let slots: DispatchSemaphore
     /// Deliveries are decided one at a time.
     private let deliveries = Mutex<Void>(())
+    /// Request bytes held by all connections now (``Limits/bufferedBytes``).
+    private let buffered = Atomic<Int>(0)
 
     /// Binds and listens on `host:port` (an IPv4 address; port 0 picks a free one).
     public init(host: String, port: Int, limits: Limits = Limits()) throws(SystemError) {
@@ -153,6 +161,9 @@ public final class HTTPServer: Sendable {
 
     private func connection(_ fd: Int32, accepted: Double, log: @Sendable (String) -> Void, handle: @Sendable (HTTPMessage.Request) -> Reply) {
         defer { LibC.close(fd) }
+        // Bytes of this request counted against the shared budget, given back when it is done.
+        var held = 0
+        defer { buffered.subtract(held, ordering: .relaxed) }
         let deadline = accepted + limits.readTimeout
         var decoder = HTTPMessage.RequestDecoder(maximumHeaderSize: limits.headerSize, maximumBodySize: limits.bodySize)
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
@@ -185,6 +196,20 @@ public final class HTTPServer: Sendable {
                 }
                 let count = receive(fd, into: &scratch, deadline: deadline)
                 if count > 0 {
+                    let total = buffered.add(count, ordering: .relaxed).newValue
+                    held += count
+                    if total > limits.bufferBudget {
+                        // Given back now, not after the linger: a refused request holds nothing.
+                        buffered.subtract(held, ordering: .relaxed)
+                        held = 0
+                        let message = "the server holds \(limits.bufferBudget) bytes of requests at most, and others are being read; try again"
+                        log("refused a request: 503 Service Unavailable: \(message)")
+                        var reply = Reply.error(503, "Service Unavailable", message)
+                        reply.headers.append((name: "Retry-After", value: "1"))
+                        send(reply, to: fd)
+                        linger(fd)
+                        return
+                    }
                     decoder.feed(scratch[..<count])
                 } else if count == 0 {
                     decoder.finish()

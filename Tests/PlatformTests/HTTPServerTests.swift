@@ -92,6 +92,35 @@ import Testing
         #expect(handled.load(ordering: .relaxed) == 1)
     }
 
+    /// Connections together hold at most `bufferedBytes`: many large requests at once are answered
+    /// 503 (with Retry-After) past it instead of growing memory; the budget comes back when a
+    /// request is done.
+    @Test func requestsTogetherHoldAtMostTheBufferBudget() throws {
+        var limits = HTTPServer.Limits()
+        limits.bodySize = 100_000
+        limits.bufferedBytes = 150_000
+        let running = try Running(limits, handle: Self.echo)
+        defer { running.stop() }
+        let body = [UInt8](repeating: UInt8(ascii: "a"), count: 100_000)
+        let head = Array("POST / HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+        // A holds 90 kB of its request, unfinished.
+        let first = try RawSocket.connect(port: running.server.port)
+        defer { close(first) }
+        #expect(RawSocket.send(first, head + body[..<90_000]))
+        Thread.sleep(forTimeInterval: 0.3)
+        // B's whole request would make 190 kB: refused, and told when to come back.
+        let refused = try RawSocket.exchange(head + body, port: running.server.port, timeout: 5)
+        #expect(refused.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(refused.prefix(200))")
+        #expect(refused.contains("Retry-After: 1\r\n"))
+        #expect(refused.contains("holds 150000 bytes of requests at most"))
+        // A finishes and is answered; its bytes are given back, so B's retry goes through.
+        #expect(RawSocket.send(first, Array(body[90_000...])))
+        let answer = RawSocket.readAll(first, timeout: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer.prefix(200))")
+        let retried = try RawSocket.exchange(head + body, port: running.server.port, timeout: 5)
+        #expect(retried.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(retried.prefix(200))")
+    }
+
     @Test func malformedRequestsAre400AndTheServerGoesOn() throws {
         let running = try Running(HTTPServer.Limits(), handle: Self.echo)
         defer { running.stop() }

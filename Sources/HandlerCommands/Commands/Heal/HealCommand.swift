@@ -87,7 +87,8 @@ public enum HealCommand: Command {
           --journal FILE          overrides journal.file of the configuration (one JSON line per decision)
           --listen HOST:PORT      serve: the IPv4 address and port to listen on (port 0: any free)
           --max-body SIZE         serve: answer 413 to a larger body, unread (default 64M; K, M, G
-                                  suffixes; at most 1G)
+                                  suffixes; at most 1G); requests read at once hold at most
+                                  4 times SIZE together (503 past it)
           --type TYPE             read payloads as this watch type instead of detecting it
           --fresh                 explain: ignore the state directory, assume no history
           --json                  status: print JSON

@@ -132,7 +132,7 @@ public struct ActionRun: Sendable {
             }
             if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
             if let reason = report.stateUnavailable, let store {
-                log(Self.unavailableLine(reason, store: store, commandName: commandName))
+                log(SharedStateText.unavailable(reason, store: store, flush: "\(commandName) --flush"))
                 failed = true
             }
             failed = failed || report.failed
@@ -148,18 +148,11 @@ public struct ActionRun: Sendable {
         do { report = try healer.flush() } catch { throw CommandError(.ioError, "state directory: \(error.description)") }
         if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
         if let reason = report.stateUnavailable {
-            log(Self.unavailableLine(reason, store: store, commandName: commandName))
+            log(SharedStateText.unavailable(reason, store: store, flush: "\(commandName) --flush"))
             return .actionFailed
         }
-        var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
-        if options.dryRun { line += " (dry run: nothing was run)" }
-        context.print(line)
+        context.print(SharedStateText.flushed(watch: healer.watch, report: report, dryRun: options.dryRun))
         return report.failed ? .actionFailed : .success
-    }
-
-    /// The one stderr line of a delivery that could not be decided on the shared state.
-    static func unavailableLine(_ reason: String, store: StateStore, commandName: String) -> String {
-        "shared policy state unavailable (\(reason)); nothing was acted on; the delivery is kept in \(store.pendingDirectory) and decided again on the next delivery or \(commandName) --flush"
     }
 }
 

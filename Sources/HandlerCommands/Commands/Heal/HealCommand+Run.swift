@@ -32,7 +32,7 @@ extension HealCommand {
             // After the outcome is in the state: the journal failing is exit 74, never silent.
             if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
             if let reason = report.stateUnavailable, let store {
-                log(unavailableLine(reason, store: store))
+                log(SharedStateText.unavailable(reason, store: store, flush: "consul-heal flush"))
                 failed = true
             }
             failed = report.failed || failed
@@ -61,19 +61,11 @@ extension HealCommand {
         }
         if let error = report.journalError { throw CommandError(.ioError, "journal: \(error.description)") }
         if let reason = report.stateUnavailable {
-            log(unavailableLine(reason, store: store))
+            log(SharedStateText.unavailable(reason, store: store, flush: "consul-heal flush"))
             return .actionFailed
         }
-        var line = "flushed watch \(healer.watch): \(report.actions.count) action(s) run, \(report.spooled) still spooled"
-        if others > 0 { line += "; \(others) entr\(others == 1 ? "y" : "ies") of other watches left for their handlers" }
-        if options.dryRun { line += " (dry run: nothing was run)" }
-        context.print(line)
+        context.print(SharedStateText.flushed(watch: healer.watch, report: report, dryRun: options.dryRun, othersLeft: others))
         return report.failed ? .actionFailed : .success
-    }
-
-    /// The one stderr line of a delivery that could not be decided on the shared state.
-    static func unavailableLine(_ reason: String, store: StateStore) -> String {
-        "shared policy state unavailable (\(reason)); nothing was acted on; the delivery is kept in \(store.pendingDirectory) and decided again on the next delivery or consul-heal flush"
     }
 
     /// What to select from a payload: the configuration's criteria, and `--type` if given.

@@ -95,7 +95,7 @@ extension HealCommand {
             var summary = SelfCheck.Summary()
             summary.add(report)
             selfCheck?.report(summary)
-            if let reason = report.stateUnavailable, let store { log(unavailableLine(reason, store: store)) }
+            if let reason = report.stateUnavailable, let store { log(SharedStateText.unavailable(reason, store: store, flush: "consul-heal flush")) }
             return answer(report.failed ? 500 : 200, report.failed ? "Internal Server Error" : "OK") { object in
                 object.field("consulIndex", consulIndex)
                 if let reason = report.stateUnavailable { object.field("stateUnavailable", reason) }

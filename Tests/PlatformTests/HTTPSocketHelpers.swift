@@ -12,31 +12,10 @@ enum RawSocket {
 
     /// Sends every byte; false when the peer is gone.
     @discardableResult
-    static func send(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            offset += n
-        }
-        return true
-    }
+    static func send(_ fd: Int32, _ bytes: [UInt8]) -> Bool { LoopbackSocket.send(fd, bytes) }
 
     /// Reads until the peer closes or `timeout` passes; what arrived.
-    static func readAll(_ fd: Int32, timeout: Double) -> String {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 100) > 0 else { continue }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out += chunk[..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func readAll(_ fd: Int32, timeout: Double) -> String { LoopbackSocket.readToEnd(fd, timeout: timeout) }
 
     /// One request, one answer: `exchange` over a fresh connection.
     static func exchange(_ bytes: [UInt8], port: Int, timeout: Double = 20) throws -> String {

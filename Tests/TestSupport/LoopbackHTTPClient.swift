@@ -26,16 +26,7 @@ public final class LoopbackHTTPClient: @unchecked Sendable {
 
     /// Sends every byte; false once the peer has closed or reset the connection.
     @discardableResult
-    public func send(_ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            offset += n
-        }
-        return true
-    }
+    public func send(_ bytes: [UInt8]) -> Bool { LoopbackSocket.send(fd, bytes) }
 
     /// True when something (or the end) can be read within `seconds`.
     public func readable(within seconds: Double) -> Bool {
@@ -44,18 +35,7 @@ public final class LoopbackHTTPClient: @unchecked Sendable {
     }
 
     /// Reads until the peer closes, or `timeout` passes: the bytes as text.
-    public func readToEnd(timeout: Double) -> String {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            guard readable(within: 0.1) else { continue }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out += chunk[..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public func readToEnd(timeout: Double) -> String { LoopbackSocket.readToEnd(fd, timeout: timeout) }
 
     /// Sends `bytes` on a fresh connection and reads the whole answer.
     public static func exchange(_ bytes: [UInt8], port: Int, timeout: Double = 30) throws -> String {

@@ -34,4 +34,33 @@ public enum LoopbackSocket {
         }
         return fd
     }
+
+    /// Sends every byte, again after an interrupted send; false once the peer has closed or reset
+    /// the connection.
+    @discardableResult
+    public static func send(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// Reads until the peer closes or `timeout` passes: what arrived, as text.
+    public static func readToEnd(_ fd: Int32, timeout: Double) -> String {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += chunk[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

@@ -30,15 +30,7 @@ final class RawSocket {
         }
     }
 
-    func send(_ text: String) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
-            offset += n
-        }
-    }
+    func send(_ text: String) { LoopbackSocket.send(fd, Array(text.utf8)) }
 
     /// Reads more bytes; false on EOF, error or timeout.
     private func fill(timeoutMs: Int32) -> Bool {

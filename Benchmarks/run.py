@@ -1004,7 +1004,7 @@ def bench_cluster(bench):
             raise NotAvailable("fake-consul not built in %s" % bench.bin)
         proc = subprocess.Popen([fake] + sum([["--agent", "node-%d" % i] for i in range(1, 6)], []), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        state_root, shm = None, "/dev/shm"
+        shm_root = None  # the tmpfs directory of the state directories, removed at the end
         try:
             ports = []
             while len(ports) < 5:
@@ -1018,7 +1018,9 @@ def bench_cluster(bench):
             # slower (find_inode_bit -> recently_deleted), which inflated the local side to 27-45 ms
             # from 11-15 ms and flattered the ratio (1.6-2.1x on /tmp against 3.1-3.5x here). A burst
             # on a node after a quiet spell does not pay that, so tmpfs is the honest comparison.
-            state_root = tempfile.mkdtemp(prefix="k-state-", dir=shm) if os.access(shm, os.W_OK) else bench.tmp
+            if os.access("/dev/shm", os.W_OK):
+                shm_root = tempfile.mkdtemp(prefix="k-state-", dir="/dev/shm")
+            state_root = shm_root or bench.tmp
 
             def config(name, shared, prefix="bench"):
                 c = {"watch": "k", "stateDir": os.path.join(state_root, name), "blastRadius": {"enabled": False},
@@ -1101,15 +1103,15 @@ def bench_cluster(bench):
             once.result = "PASS" if all(c == 100 for c in counts) else "FAIL"
             rnd.ours, rnd.base = statistics.median(walls_shared), statistics.median(walls_local)
             rnd.ours_text, rnd.base_text, rnd.ratio = ms(rnd.ours), ms(rnd.base), rnd.ours / rnd.base
-            rnd.note = "median of %d; state directories in %s" % (rounds, "tmpfs (/dev/shm)" if state_root.startswith(shm) else state_root)
+            rnd.note = "median of %d; state directories in %s" % (rounds, "tmpfs (/dev/shm)" if shm_root else state_root)
         finally:
             try:
                 proc.stdin.close()
                 proc.wait(timeout=10)
             except Exception:
                 proc.kill()
-            if state_root and state_root.startswith(shm + "/"):
-                shutil.rmtree(state_root, ignore_errors=True)
+            if shm_root:
+                shutil.rmtree(shm_root, ignore_errors=True)
 
     bench.guarded([per, once, rnd], body)
 

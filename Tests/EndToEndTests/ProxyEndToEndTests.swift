@@ -49,67 +49,55 @@ struct ProxyEndToEndTests {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxy-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
-            let script = dir.appendingPathComponent("proxy.py").path
             let log = dir.appendingPathComponent("proxy.log").path
-            try Self.proxy.write(toFile: script, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script, String(tlsPort), log]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            defer {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+            try PythonServer.with(script: Self.proxy, in: dir, arguments: [String(tlsPort), log]) { proxyPort in
+                func logged() -> [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+
+                let payload = Fixtures.bytes("checks-state-critical-one.json")
+                let credentials = ["JENKINS_USER": "consul-bot", "JENKINS_API_TOKEN": "t0ken"]
+                let proxyWithUser = "http://bob:s3cret@127.0.0.1:\(proxyPort)"
+
+                // https: CONNECT with the proxy's credentials, TLS verified end to end for jenkins.example.
+                let https = try ExecutableHarness.run(
+                    "consul-jenkins", arguments: ["--no-state", "--url", "https://jenkins.example:8443", "--ca-file", cert], stdin: payload,
+                    environment: credentials.merging(["HTTPS_PROXY": proxyWithUser]) { $1 })
+                #expect(https.exitCode == 0, "\(https.stderr)")
+                #expect(https.stderr.contains("web: jenkins done: job web queued as item 7"))
+                #expect(logged() == ["CONNECT jenkins.example:8443 HTTP/1.1 auth=Basic Ym9iOnMzY3JldA=="], "\(logged())")
+                #expect(!https.stderr.contains("s3cret"))
+
+                // http: the absolute URL to the proxy (http_proxy, lower case first).
+                let http = try ExecutableHarness.run(
+                    "consul-jenkins", arguments: ["--no-state", "--url", "http://jenkins.example:8080"], stdin: payload,
+                    environment: credentials.merging(["http_proxy": "127.0.0.1:\(proxyPort)", "HTTP_PROXY": "http://127.0.0.1:9"]) { $1 })
+                #expect(http.exitCode == 0, "\(http.stderr)")
+                #expect(http.stderr.contains("web: jenkins done: job web queued as item 9"))
+                #expect(logged().last == "POST http://jenkins.example:8080/job/web/build HTTP/1.1 auth=-", "\(logged())")
+
+                // Loopback is direct: the "proxy" is reached as Jenkins itself, in origin form.
+                let loopback = try ExecutableHarness.run(
+                    "consul-jenkins", arguments: ["--no-state", "--url", "http://127.0.0.1:\(proxyPort)"], stdin: payload,
+                    environment: credentials.merging(["http_proxy": "http://127.0.0.1:9"]) { $1 })
+                #expect(loopback.exitCode == 0, "\(loopback.stderr)")
+                #expect(logged().last == "POST /job/web/build HTTP/1.1 auth=-", "\(logged())")
+
+                // NO_PROXY: direct, so jenkins.example must resolve here, and does not.
+                let count = logged().count
+                let direct = try ExecutableHarness.run(
+                    "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://jenkins.example:8443", "--ca-file", cert], stdin: payload,
+                    environment: credentials.merging(["HTTPS_PROXY": proxyWithUser, "NO_PROXY": "localhost,.example"]) { $1 })
+                #expect(direct.exitCode == 75)
+                #expect(direct.stderr.contains("cannot resolve jenkins.example"), "\(direct.stderr)")
+                #expect(logged().count == count)
+
+                // A proxy the handler cannot use is refused at start-up, without its password.
+                let socks = try ExecutableHarness.run(
+                    "consul-jenkins", arguments: ["--no-state", "--url", "https://jenkins.example:8443"], stdin: payload,
+                    environment: credentials.merging(["HTTPS_PROXY": "socks5://bob:s3cret@127.0.0.1:1080"]) { $1 })
+                #expect(socks.exitCode == 64)
+                #expect(socks.stderr.hasPrefix("consul-jenkins: HTTPS_PROXY uses a socks5:// proxy: only http:// proxies are supported"), "\(socks.stderr)")
+                #expect(!socks.stderr.contains("s3cret"))
             }
-            let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            let proxyPort = try #require(Int(line), "proxy did not start: \(line)")
-            func logged() -> [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
-
-            let payload = Fixtures.bytes("checks-state-critical-one.json")
-            let credentials = ["JENKINS_USER": "consul-bot", "JENKINS_API_TOKEN": "t0ken"]
-            let proxyWithUser = "http://bob:s3cret@127.0.0.1:\(proxyPort)"
-
-            // https: CONNECT with the proxy's credentials, TLS verified end to end for jenkins.example.
-            let https = try ExecutableHarness.run(
-                "consul-jenkins", arguments: ["--no-state", "--url", "https://jenkins.example:8443", "--ca-file", cert], stdin: payload,
-                environment: credentials.merging(["HTTPS_PROXY": proxyWithUser]) { $1 })
-            #expect(https.exitCode == 0, "\(https.stderr)")
-            #expect(https.stderr.contains("web: jenkins done: job web queued as item 7"))
-            #expect(logged() == ["CONNECT jenkins.example:8443 HTTP/1.1 auth=Basic Ym9iOnMzY3JldA=="], "\(logged())")
-            #expect(!https.stderr.contains("s3cret"))
-
-            // http: the absolute URL to the proxy (http_proxy, lower case first).
-            let http = try ExecutableHarness.run(
-                "consul-jenkins", arguments: ["--no-state", "--url", "http://jenkins.example:8080"], stdin: payload,
-                environment: credentials.merging(["http_proxy": "127.0.0.1:\(proxyPort)", "HTTP_PROXY": "http://127.0.0.1:9"]) { $1 })
-            #expect(http.exitCode == 0, "\(http.stderr)")
-            #expect(http.stderr.contains("web: jenkins done: job web queued as item 9"))
-            #expect(logged().last == "POST http://jenkins.example:8080/job/web/build HTTP/1.1 auth=-", "\(logged())")
-
-            // Loopback is direct: the "proxy" is reached as Jenkins itself, in origin form.
-            let loopback = try ExecutableHarness.run(
-                "consul-jenkins", arguments: ["--no-state", "--url", "http://127.0.0.1:\(proxyPort)"], stdin: payload,
-                environment: credentials.merging(["http_proxy": "http://127.0.0.1:9"]) { $1 })
-            #expect(loopback.exitCode == 0, "\(loopback.stderr)")
-            #expect(logged().last == "POST /job/web/build HTTP/1.1 auth=-", "\(logged())")
-
-            // NO_PROXY: direct, so jenkins.example must resolve here, and does not.
-            let count = logged().count
-            let direct = try ExecutableHarness.run(
-                "consul-jenkins", arguments: ["--no-state", "--retries", "0", "--url", "https://jenkins.example:8443", "--ca-file", cert], stdin: payload,
-                environment: credentials.merging(["HTTPS_PROXY": proxyWithUser, "NO_PROXY": "localhost,.example"]) { $1 })
-            #expect(direct.exitCode == 75)
-            #expect(direct.stderr.contains("cannot resolve jenkins.example"), "\(direct.stderr)")
-            #expect(logged().count == count)
-
-            // A proxy the handler cannot use is refused at start-up, without its password.
-            let socks = try ExecutableHarness.run(
-                "consul-jenkins", arguments: ["--no-state", "--url", "https://jenkins.example:8443"], stdin: payload,
-                environment: credentials.merging(["HTTPS_PROXY": "socks5://bob:s3cret@127.0.0.1:1080"]) { $1 })
-            #expect(socks.exitCode == 64)
-            #expect(socks.stderr.hasPrefix("consul-jenkins: HTTPS_PROXY uses a socks5:// proxy: only http:// proxies are supported"), "\(socks.stderr)")
-            #expect(!socks.stderr.contains("s3cret"))
         }
     }
 }

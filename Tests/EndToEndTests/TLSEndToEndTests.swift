@@ -42,22 +42,7 @@ struct TLSEndToEndTests {
         let made = try ExecutableHarness.runShell(
             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=\(name) -addext subjectAltName=DNS:\(name) -keyout '\(key)' -out '\(cert)' 2>&1")
         try #require(made.exitCode == 0, "\(made.stdout)")
-        try Self.server.write(toFile: dir.appendingPathComponent("server.py").path, atomically: true, encoding: .utf8)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", dir.appendingPathComponent("server.py").path, cert, key]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = try #require(Int(line), "server did not start: \(line)")
-
-        try body(port, cert)
+        try PythonServer.with(script: Self.server, in: dir, arguments: [cert, key]) { port in try body(port, cert) }
     }
 
     @Test func httpsIsVerifiedAgainstTheGivenCAAndRefusedOtherwise() throws {
